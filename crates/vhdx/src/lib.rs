@@ -1,0 +1,1 @@
+//! MS-VHDX v1.0 virtual disks (being written).
