@@ -1,1 +1,53 @@
-fn main() {}
+//! `wimforge`: the command-line front end. It stays thin: every verb parses
+//! its arguments and calls into the library crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Result of one verb: the exit code on success (a check that found problems
+/// returns a non-zero code without being an error), or an error to report.
+pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser)]
+#[command(name = "wimforge", version, about = "Build bootable Windows disks offline, on Linux")]
+struct Cli {
+    /// No progress bars.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, verify and extract WIM archives.
+    #[command(subcommand)]
+    Wim(cmd::wim::WimCommand),
+    /// Create, inspect, check and convert VHDX virtual disks.
+    #[command(subcommand)]
+    Vhdx(cmd::vhdx::VhdxCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = cmd::Context { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Wim(c) => cmd::wim::run(c, &ctx),
+        Command::Vhdx(c) => cmd::vhdx::run(c, &ctx),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = format!("wimforge: error: {e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+    }
+}

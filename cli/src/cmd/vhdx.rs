@@ -1,0 +1,14 @@
+//! PLACEHOLDER — `wimforge vhdx` verbs are being written.
+use super::Context;
+use crate::CmdResult;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum VhdxCommand {
+    /// Not written yet.
+    Info { file: std::path::PathBuf },
+}
+
+pub fn run(_cmd: VhdxCommand, _ctx: &Context) -> CmdResult {
+    Err("not written yet".into())
+}
