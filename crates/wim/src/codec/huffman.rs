@@ -1,0 +1,485 @@
+//! Shared machinery for the two "16-bit coding unit" formats, XPRESS
+//! (Huffman variant) and LZX: an MSB-first bit reader over little-endian
+//! 16-bit coding units, a canonical-Huffman decode table, and LZ77 match
+//! copying. Format facts: `shared/research/wim.md` §1.3; MS-XCA §2.2.4 for
+//! the XPRESS bitstream, MS-PATCH (LZXD) §2.2 for the LZX bitstream.
+//!
+//! Both formats read their bits as a sequence of 16-bit little-endian words,
+//! highest bit first, and both treat missing trailing coding units as zero
+//! bits (wimlib does the same, and some wimlib-written chunks rely on it).
+
+use crate::codec::DecodeError;
+
+/// A 64-bit, MSB-first bit buffer over 16-bit LE coding units.
+///
+/// Invariants: the top `avail` bits of `buf` are the next unread stream bits.
+/// The bits below them are either zero or the correct following stream bits
+/// (the bulk refill may OR in part of a unit it does not count yet; the next
+/// refill ORs in the very same bits again). `pos` is the byte index of the next
+/// coding unit not yet counted in `avail`; it may run past the end of `data`,
+/// in which case the units it passes were read as zeros ("virtual" units).
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    buf: u64,
+    avail: u32,
+}
+
+impl<'a> BitReader<'a> {
+    /// Start reading coding units at byte `pos` of `data`.
+    #[inline]
+    pub(crate) fn new(data: &'a [u8], pos: usize) -> Self {
+        BitReader {
+            data,
+            pos,
+            buf: 0,
+            avail: 0,
+        }
+    }
+
+    /// Number of buffered bits that are counted as available.
+    #[inline(always)]
+    pub(crate) fn avail(&self) -> u32 {
+        self.avail
+    }
+
+    /// Byte index of the first coding unit not yet loaded (may be virtual,
+    /// i.e. past the end of the input).
+    #[inline(always)]
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Top up the buffer so that at least 48 bits are available
+    /// (`avail` ends in 48..=63).
+    #[inline(always)]
+    pub(crate) fn refill(&mut self) {
+        if let Some(bytes) = self.data.get(self.pos..self.pos + 8) {
+            let mut arr = [0u8; 8];
+            arr.copy_from_slice(bytes);
+            // Big-endian load puts byte 0 on top; each 16-bit unit is little
+            // endian, so swap the two bytes inside every 16-bit lane to get
+            // unit 0 in bits 63..48, unit 1 in bits 47..32 and so on.
+            let be = u64::from_be_bytes(arr);
+            let units = ((be >> 8) & 0x00FF_00FF_00FF_00FF) | ((be & 0x00FF_00FF_00FF_00FF) << 8);
+            // avail <= 63 always, so the shift is in range.
+            self.buf |= units >> self.avail;
+            let take = (63 - self.avail) / 16;
+            self.pos += 2 * take as usize;
+            self.avail += 16 * take;
+        } else {
+            self.refill_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill_slow(&mut self) {
+        while self.avail <= 47 {
+            let unit = match self.data.get(self.pos..self.pos + 2) {
+                Some(b) => u16::from_le_bytes([b[0], b[1]]),
+                None => 0,
+            };
+            self.buf |= u64::from(unit) << (48 - self.avail);
+            self.avail += 16;
+            self.pos += 2;
+        }
+    }
+
+    /// The next `n` bits (1..=32) without consuming them.
+    #[inline(always)]
+    pub(crate) fn peek(&self, n: u32) -> u32 {
+        debug_assert!((1..=32).contains(&n));
+        (self.buf >> (64 - n)) as u32
+    }
+
+    /// Drop `n` bits; the caller guarantees `n <= avail` (by refilling).
+    #[inline(always)]
+    pub(crate) fn consume(&mut self, n: u32) {
+        debug_assert!(n <= self.avail);
+        self.buf <<= n;
+        self.avail -= n;
+    }
+
+    /// Read `n` bits (0..=32); `n <= avail` must hold.
+    #[inline(always)]
+    pub(crate) fn bits(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        let v = self.peek(n);
+        self.consume(n);
+        v
+    }
+
+    /// Read `n` bits (0..=16), refilling first if needed.
+    #[inline(always)]
+    pub(crate) fn read(&mut self, n: u32) -> u32 {
+        if self.avail < n {
+            self.refill();
+        }
+        self.bits(n)
+    }
+
+    /// Keep only the first `keep` available bits (`keep <= avail`), drop all
+    /// read-ahead, and continue loading coding units at byte `pos`.
+    #[inline]
+    pub(crate) fn restart_at(&mut self, keep: u32, pos: usize) {
+        debug_assert!(keep <= self.avail && keep < 64);
+        self.buf &= !(u64::MAX >> keep);
+        self.avail = keep;
+        self.pos = pos;
+    }
+}
+
+/// Tag bit of a root-table entry that points at a subtable.
+const SUBTABLE: u32 = 0x8000;
+
+/// Canonical-Huffman decode table: a root table indexed by the next
+/// `log2(ROOT)` bits plus subtables for longer codewords.
+///
+/// Entry layout (u32): `symbol << 16 | length` for a leaf, where `length` is
+/// the number of bits to consume (for a subtable leaf: the bits after the
+/// root index); `start << 16 | SUBTABLE | sub_bits` for a subtable pointer.
+/// An empty code (all lengths zero) decodes every input as symbol 0 using no
+/// bits, like wimlib; any other incomplete or over-subscribed code is
+/// rejected.
+pub(crate) struct DecodeTable<const ROOT: usize> {
+    root: Box<[u32; ROOT]>,
+    sub: Vec<u32>,
+    /// Scratch: symbols sorted by (length, symbol).
+    sorted: Vec<u16>,
+}
+
+impl<const ROOT: usize> DecodeTable<ROOT> {
+    const BITS: u32 = ROOT.trailing_zeros();
+
+    /// A table for codes of up to `max_syms` symbols and codeword lengths of
+    /// at most `max_len` bits (`max_len <= 16`).
+    pub(crate) fn new(max_syms: usize, max_len: u32) -> Self {
+        assert!(ROOT.is_power_of_two() && Self::BITS <= max_len && max_len <= 16);
+        // Each subtable holds at most 2^(max_len - BITS) entries and there is
+        // at most one per long codeword.
+        let sub_len = max_syms << (max_len - Self::BITS);
+        DecodeTable {
+            root: vec![0u32; ROOT]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!()),
+            sub: vec![0u32; sub_len.min(1 << 16)],
+            sorted: vec![0u16; max_syms],
+        }
+    }
+
+    /// Build the table from codeword lengths (`lens.len()` symbols, each
+    /// length `<= max_len`).
+    pub(crate) fn build(&mut self, lens: &[u8], max_len: u32) -> Result<(), DecodeError> {
+        let bits = Self::BITS;
+        let mut count = [0u16; 17];
+        for &l in lens {
+            if u32::from(l) > max_len {
+                return Err(DecodeError::BadHuffmanCode);
+            }
+            count[usize::from(l)] += 1;
+        }
+        // Kraft sum check: `left` is the unused codespace at each length.
+        let mut left: i32 = 1;
+        for &c in &count[1..=max_len as usize] {
+            left = (left << 1) - i32::from(c);
+            if left < 0 {
+                return Err(DecodeError::BadHuffmanCode);
+            }
+        }
+        if left != 0 {
+            if left == 1 << max_len {
+                // Empty code: decode as symbol 0, consuming nothing.
+                self.root.fill(0);
+                return Ok(());
+            }
+            return Err(DecodeError::BadHuffmanCode);
+        }
+        if lens.len() > self.sorted.len() {
+            return Err(DecodeError::BadHuffmanCode);
+        }
+
+        // Counting sort by length, symbols ascending within a length.
+        let mut next = [0u16; 18];
+        for l in 1..=16 {
+            next[l + 1] = next[l] + count[l];
+        }
+        for (sym, &l) in lens.iter().enumerate() {
+            if l != 0 {
+                let slot = &mut next[usize::from(l)];
+                if let Some(s) = self.sorted.get_mut(usize::from(*slot)) {
+                    *s = sym as u16;
+                }
+                *slot += 1;
+            }
+        }
+
+        // Assign canonical codes in (length, symbol) order.
+        let mut code: u32 = 0;
+        let mut idx = 0usize;
+        let short_max = bits.min(max_len);
+        for len in 1..=short_max {
+            let n = usize::from(count[len as usize]);
+            let span = 1usize << (bits - len);
+            for &sym in self.sorted.get(idx..idx + n).unwrap_or(&[]) {
+                let start = (code as usize) << (bits - len);
+                let entry = (u32::from(sym) << 16) | len;
+                if let Some(dst) = self.root.get_mut(start..start + span) {
+                    dst.fill(entry);
+                }
+                code += 1;
+            }
+            idx += n;
+            code <<= 1;
+        }
+        if max_len <= bits {
+            return Ok(());
+        }
+        // `code` is now the first code of length bits+1, as a (bits+1)-bit
+        // value. Long codewords sharing a root prefix are contiguous in
+        // canonical order, and the last one of each group is the longest.
+        let mut sub_used = 0usize;
+        let mut len = bits + 1;
+        let mut remaining = usize::from(count[len as usize]);
+        // Walk the long codes; `cur` tracks the current length group.
+        let total_long: usize = (bits + 1..=max_len)
+            .map(|l| usize::from(count[l as usize]))
+            .sum();
+        let long_syms = self
+            .sorted
+            .get(idx..idx + total_long)
+            .ok_or(DecodeError::BadHuffmanCode)?;
+        // Precompute (code, len) for each long symbol on the fly.
+        let mut i = 0usize;
+        // Per-symbol (code, len) of the long codes are generated lazily; we
+        // need look-ahead to find the group end, so compute into a small
+        // iterator state and buffer the group in the subtable directly.
+        let mut cur_prefix = u32::MAX;
+        let mut sub_start = 0usize;
+        let mut sub_bits = 0u32;
+        while i < total_long {
+            while remaining == 0 {
+                len += 1;
+                code <<= 1;
+                remaining = usize::from(count[len as usize]);
+            }
+            let prefix = code >> (len - bits);
+            if prefix != cur_prefix {
+                // New subtable: its size is set by the longest codeword with
+                // this prefix. Find it by simulating the code assignment.
+                sub_bits = Self::group_depth(&count, code, len, remaining, max_len, bits);
+                sub_start = sub_used;
+                sub_used += 1usize << sub_bits;
+                if sub_used > self.sub.len() || sub_start > 0xFFFF {
+                    return Err(DecodeError::BadHuffmanCode);
+                }
+                if let Some(r) = self.root.get_mut(prefix as usize) {
+                    *r = ((sub_start as u32) << 16) | SUBTABLE | sub_bits;
+                }
+                cur_prefix = prefix;
+            }
+            let extra = len - bits;
+            let low = (code & ((1 << extra) - 1)) as usize;
+            let span = 1usize << (sub_bits - extra);
+            let start = sub_start + (low << (sub_bits - extra));
+            let entry = (u32::from(long_syms[i]) << 16) | extra;
+            if let Some(dst) = self.sub.get_mut(start..start + span) {
+                dst.fill(entry);
+            }
+            code += 1;
+            remaining -= 1;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Depth (bits after the root index) of the subtable that starts with
+    /// codeword `code` of length `len`, `remaining` codewords of that length
+    /// still unassigned (including this one).
+    fn group_depth(
+        count: &[u16; 17],
+        code: u32,
+        len: u32,
+        remaining: usize,
+        max_len: u32,
+        bits: u32,
+    ) -> u32 {
+        let prefix = code >> (len - bits);
+        let mut code = code;
+        let mut len = len;
+        let mut remaining = remaining;
+        let mut deepest = len;
+        loop {
+            // Codes of length `len` still in this prefix.
+            while remaining > 0 {
+                if code >> (len - bits) != prefix {
+                    return deepest - bits;
+                }
+                deepest = len;
+                code += 1;
+                remaining -= 1;
+            }
+            if len >= max_len {
+                return deepest - bits;
+            }
+            len += 1;
+            code <<= 1;
+            remaining = usize::from(count[len as usize]);
+        }
+    }
+
+    /// Decode one symbol. The reader must hold at least `max_len` bits.
+    #[inline(always)]
+    pub(crate) fn decode(&self, br: &mut BitReader<'_>) -> u32 {
+        let e = self.root[br.peek(Self::BITS) as usize];
+        if e & SUBTABLE == 0 {
+            br.consume(e & 0xFF);
+            return e >> 16;
+        }
+        self.decode_sub(br, e)
+    }
+
+    #[inline(never)]
+    fn decode_sub(&self, br: &mut BitReader<'_>, e: u32) -> u32 {
+        br.consume(Self::BITS);
+        let idx = (e >> 16) as usize + br.peek(e & 0xFF) as usize;
+        let e2 = self.sub.get(idx).copied().unwrap_or(0);
+        br.consume(e2 & 0xFF);
+        e2 >> 16
+    }
+}
+
+/// Copy an LZ77 match of `length` bytes from `offset` bytes back to
+/// `out[pos..]`, refusing matches that start before the chunk or run past
+/// `limit` (`limit <= out.len()`). Returns the new position.
+#[inline(always)]
+pub(crate) fn copy_match(
+    out: &mut [u8],
+    pos: usize,
+    offset: usize,
+    length: usize,
+    limit: usize,
+) -> Result<usize, DecodeError> {
+    if offset > pos || offset == 0 {
+        return Err(DecodeError::BadMatchOffset);
+    }
+    if length > limit.saturating_sub(pos) {
+        return Err(DecodeError::OutputOverrun);
+    }
+    let end = pos + length;
+    let src = pos - offset;
+    if offset >= 8 && end + 8 <= out.len() {
+        // Word-at-a-time copy; each 8-byte read finishes before the write
+        // that could overlap it, so offsets >= 8 replicate correctly. It
+        // may write up to 7 bytes past `end`, which stay inside `out` and
+        // are overwritten later.
+        let mut s = src;
+        let mut d = pos;
+        loop {
+            copy8(out, s, d);
+            d += 8;
+            s += 8;
+            if d >= end {
+                break;
+            }
+        }
+        return Ok(end);
+    }
+    copy_match_slow(out, src, pos, end, offset);
+    Ok(end)
+}
+
+#[inline(always)]
+fn copy8(out: &mut [u8], s: usize, d: usize) {
+    if let (Some(a), true) = (out.get(s..s + 8), d + 8 <= out.len()) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(a);
+        out[d..d + 8].copy_from_slice(&w);
+    }
+}
+
+#[inline(never)]
+fn copy_match_slow(out: &mut [u8], src: usize, pos: usize, end: usize, offset: usize) {
+    if offset == 1 {
+        let b = out[src];
+        out[pos..end].fill(b);
+    } else if offset >= end - pos {
+        out.copy_within(src..src + (end - pos), pos);
+    } else {
+        // Overlapping: grow the already-written repetition of the pattern.
+        let mut d = pos;
+        while d < end {
+            let n = (d - src).min(end - d);
+            out.copy_within(src..src + n, d);
+            d += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rejects_bad_codes() {
+        let mut t = DecodeTable::<64>::new(8, 15);
+        assert!(t.build(&[1, 1, 1], 15).is_err()); // overfull
+        assert!(t.build(&[1, 0, 2], 15).is_err()); // incomplete
+        assert!(t.build(&[0, 0, 0], 15).is_ok()); // empty
+        assert!(t.build(&[1, 2, 2], 15).is_ok());
+    }
+
+    #[test]
+    fn long_codes_decode() {
+        // A complete code with lengths up to 15 bits using a 4-bit root.
+        let mut lens = vec![0u8; 16];
+        for (i, l) in lens.iter_mut().enumerate().take(15) {
+            *l = (i + 1) as u8;
+        }
+        lens[15] = 15;
+        let mut t = DecodeTable::<16>::new(16, 15);
+        t.build(&lens, 15).unwrap();
+        // Codeword for symbol k (k < 15) is k ones followed by a zero.
+        for k in 0..16usize {
+            let ones = k.min(15);
+            let mut v: u64 = if ones == 0 {
+                0
+            } else {
+                u64::MAX << (64 - ones)
+            };
+            if k == 15 {
+                v = u64::MAX << (64 - 15);
+            }
+            let bytes: Vec<u8> = {
+                let hi = (v >> 48) as u16;
+                let lo = ((v >> 32) & 0xFFFF) as u16;
+                [hi.to_le_bytes(), lo.to_le_bytes()].concat()
+            };
+            let mut br = BitReader::new(&bytes, 0);
+            br.refill();
+            assert_eq!(t.decode(&mut br) as usize, k, "symbol {k}");
+        }
+    }
+
+    #[test]
+    fn match_copy_overlaps() {
+        let mut out = vec![0u8; 40];
+        out[0] = 1;
+        out[1] = 2;
+        out[2] = 3;
+        let end = copy_match(&mut out, 3, 3, 20, 40).unwrap();
+        assert_eq!(end, 23);
+        for (i, &b) in out[..23].iter().enumerate() {
+            assert_eq!(b, (i % 3) as u8 + 1);
+        }
+        assert!(copy_match(&mut out, 3, 4, 2, 40).is_err());
+        assert!(copy_match(&mut out, 23, 3, 20, 40).is_err());
+    }
+}
