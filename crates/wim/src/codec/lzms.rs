@@ -1,15 +1,1068 @@
-//! PLACEHOLDER — being written; replaced by the real Lzms decoder.
+//! LZMS chunk decompressor.
+//!
+//! LZMS is Microsoft's "recovery" compression for WIM version 0xE00 archives
+//! and ESD files, used both for ordinary per-blob chunk tables and for solid
+//! resources with chunks of 64 MiB or more. There is no official
+//! specification; the format as implemented here follows the description in
+//! the header comment of wimlib's `src/lzms_decompress.c` and the constants in
+//! `include/wimlib/lzms_constants.h` (see also `shared/research/wim.md`).
+//! The code is an independent implementation.
+//!
+//! A compressed chunk is an even number of bytes holding two streams that
+//! grow towards each other:
+//!
+//! * a **forward** stream of little-endian 16-bit words from the start, read by
+//!   a binary range decoder ([`RangeDecoder`]) whose adaptive probabilities
+//!   ([`Prob`]) say whether the next item is a literal or a match, which kind
+//!   of match, and which recent offset a repeat match reuses;
+//! * a **backward** stream of little-endian 16-bit words from the end, read
+//!   most significant bit first ([`BitReader`]), holding the Huffman-coded
+//!   literals, length slots, offset slots, delta powers and verbatim extra
+//!   bits. The five Huffman codes are adaptive: they start with every symbol
+//!   at frequency 1 and are rebuilt from the running frequencies every 512 or
+//!   1024 decoded symbols ([`AdaptiveCode`]).
+//!
+//! Items are literals, LZ matches (copy `length` bytes from `offset` back) and
+//! delta matches (each byte is predicted from bytes `span` and `offset` back,
+//! `out[i] = out[i-o] + out[i-s] - out[i-o-s]`). Repeat matches take their
+//! source from small LRU queues whose update is delayed by one item.
+//! Finally an x86 filter turns the absolute call/jump/RIP-relative targets
+//! the compressor wrote back into relative ones ([`X86Filter`]).
+
 use super::{DecodeError, Decompressor};
 
-#[derive(Default)]
-pub struct LzmsDecompressor;
+/// Largest chunk the format can describe (`LZMS_MAX_BUFFER_SIZE`).
+const MAX_CHUNK_SIZE: usize = 1 << 30;
+
+const NUM_LITERAL_SYMS: usize = 256;
+const NUM_LENGTH_SYMS: usize = 54;
+const NUM_POWER_SYMS: usize = 8;
+const MAX_OFFSET_SYMS: usize = 799;
+
+/// Codewords never exceed this many bits.
+const MAX_CODEWORD_LEN: usize = 15;
+
+/// Number of recently coded bits kept per probability entry; also the
+/// implied denominator of every probability.
+const PROB_BITS: u32 = 6;
+
+/// Probability-entry counts per decision class (a power of two each; the
+/// low bits of the decision history select the entry).
+const MAIN_STATES: usize = 16;
+const MATCH_STATES: usize = 32;
+const LZ_STATES: usize = 64;
+const DELTA_STATES: usize = 64;
+const REP_STATES: usize = 64;
+
+/// Run-length form of the offset-slot table: `(extra_bits, slot_count)`.
+/// Slot bases start at 1 and each slot covers `1 << extra_bits` offsets, so
+/// the bases follow from the extra-bit counts.
+const OFFSET_SLOT_RUNS: [(u8, u16); 21] = [
+    (0, 8),
+    (2, 9),
+    (3, 7),
+    (4, 10),
+    (5, 15),
+    (6, 15),
+    (7, 20),
+    (8, 20),
+    (9, 30),
+    (10, 33),
+    (11, 40),
+    (12, 42),
+    (13, 45),
+    (14, 60),
+    (15, 73),
+    (16, 80),
+    (17, 85),
+    (18, 95),
+    (19, 105),
+    (20, 6),
+    (30, 1),
+];
+
+/// Run-length form of the length-slot table, same convention as above.
+const LENGTH_SLOT_RUNS: [(u8, u16); 13] = [
+    (0, 26),
+    (1, 4),
+    (2, 6),
+    (3, 4),
+    (4, 5),
+    (5, 2),
+    (6, 1),
+    (7, 1),
+    (8, 1),
+    (9, 1),
+    (10, 1),
+    (16, 1),
+    (30, 1),
+];
+
+/// Slot table entry: the base value and number of verbatim extra bits.
+#[derive(Clone, Copy)]
+struct Slot {
+    base: u32,
+    extra: u32,
+}
+
+const fn expand_slots<const N: usize>(runs: &[(u8, u16)]) -> [Slot; N] {
+    let mut out = [Slot { base: 0, extra: 0 }; N];
+    let mut base: u32 = 1;
+    let mut i = 0;
+    let mut r = 0;
+    while r < runs.len() {
+        let (extra, count) = runs[r];
+        let mut k = 0;
+        while k < count {
+            out[i] = Slot {
+                base,
+                extra: extra as u32,
+            };
+            base += 1 << extra;
+            i += 1;
+            k += 1;
+        }
+        r += 1;
+    }
+    assert!(i == N);
+    out
+}
+
+static OFFSET_SLOTS: [Slot; MAX_OFFSET_SYMS] = expand_slots(&OFFSET_SLOT_RUNS);
+static LENGTH_SLOTS: [Slot; NUM_LENGTH_SYMS] = expand_slots(&LENGTH_SLOT_RUNS);
+
+/// Number of offset slots a chunk of `size` bytes uses: enough for every
+/// offset up to `size - 1`.
+fn num_offset_slots(size: usize) -> usize {
+    if size < 2 {
+        return 0;
+    }
+    let max_offset = (size - 1) as u32;
+    // Slots are sorted by base; count those whose base is <= max_offset.
+    OFFSET_SLOTS.partition_point(|s| s.base <= max_offset)
+}
+
+// ---------------------------------------------------------------------------
+// Range decoder and adaptive probabilities
+// ---------------------------------------------------------------------------
+
+/// One adaptive probability ("Range decoding" in the format description):
+/// the probability that the next bit is 0 is the number of zeros among the
+/// last 64 bits coded with this entry, over 64, clamped to 1/64..63/64.
+/// Initially the history is `0x0000000055555555` (48 zeros).
+#[derive(Clone, Copy)]
+struct Prob {
+    zeros: u32,
+    history: u64,
+}
+
+impl Prob {
+    const INITIAL: Prob = Prob {
+        zeros: 48,
+        history: 0x0000_0000_5555_5555,
+    };
+
+    #[inline(always)]
+    fn get(&self) -> u32 {
+        self.zeros.clamp(1, (1 << PROB_BITS) - 1)
+    }
+
+    #[inline(always)]
+    fn update(&mut self, bit: u32) {
+        // The oldest bit leaves the window, `bit` enters it.
+        let oldest = (self.history >> 63) as u32;
+        self.zeros = self.zeros + oldest - bit;
+        self.history = (self.history << 1) | bit as u64;
+    }
+}
+
+/// All probability entries of one chunk, per decision class.
+#[derive(Clone)]
+struct Probs {
+    main: [Prob; MAIN_STATES],
+    is_delta: [Prob; MATCH_STATES],
+    lz_is_rep: [Prob; LZ_STATES],
+    delta_is_rep: [Prob; DELTA_STATES],
+    lz_rep: [[Prob; REP_STATES]; 2],
+    delta_rep: [[Prob; REP_STATES]; 2],
+}
+
+impl Probs {
+    const INITIAL: Probs = Probs {
+        main: [Prob::INITIAL; MAIN_STATES],
+        is_delta: [Prob::INITIAL; MATCH_STATES],
+        lz_is_rep: [Prob::INITIAL; LZ_STATES],
+        delta_is_rep: [Prob::INITIAL; DELTA_STATES],
+        lz_rep: [[Prob::INITIAL; REP_STATES]; 2],
+        delta_rep: [[Prob::INITIAL; REP_STATES]; 2],
+    };
+}
+
+/// Binary range decoder over the forward stream of 16-bit little-endian
+/// words. The range is kept above 0xffff; past the end of the input it
+/// shifts in zeros (a corrupt chunk then just decodes to garbage and is
+/// caught by the caller's hash check, but can never read out of bounds).
+struct RangeDecoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+    range: u32,
+    code: u32,
+}
+
+impl<'a> RangeDecoder<'a> {
+    /// `input.len() >= 4` is checked by the caller.
+    fn new(input: &'a [u8]) -> Self {
+        let w = |i: usize| u16::from_le_bytes([input[i], input[i + 1]]) as u32;
+        RangeDecoder {
+            input,
+            pos: 4,
+            range: u32::MAX,
+            code: (w(0) << 16) | w(2),
+        }
+    }
+
+    /// Decode one bit with the entry selected by `state` (the decision
+    /// history of its class), then update entry and state.
+    #[inline(always)]
+    fn bit<const N: usize>(&mut self, probs: &mut [Prob; N], state: &mut usize) -> u32 {
+        let entry = &mut probs[*state & (N - 1)];
+        if self.range <= 0xffff {
+            self.range <<= 16;
+            let mut next = 0;
+            if let Some(w) = self.input.get(self.pos..self.pos + 2) {
+                next = u16::from_le_bytes([w[0], w[1]]) as u32;
+                self.pos += 2;
+            }
+            self.code = (self.code << 16) | next;
+        }
+        // range >= 0x10000 here, so bound is in [range/64, range*63/64] and
+        // neither the range nor the code can underflow below.
+        let bound = (self.range >> PROB_BITS) * entry.get();
+        let bit = if self.code < bound {
+            self.range = bound;
+            0
+        } else {
+            self.range -= bound;
+            self.code -= bound;
+            1
+        };
+        entry.update(bit);
+        *state = ((*state << 1) | bit as usize) & (N - 1);
+        bit
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Backward bitstream
+// ---------------------------------------------------------------------------
+
+/// Reader for the backward bitstream: 16-bit little-endian words taken from
+/// the end of the chunk towards its start, each read high bit first.
+///
+/// `buf` holds the next `avail` bits left-aligned. Bits below those may hold
+/// the following stream bits from an earlier wide load, or zeros; a refill
+/// ORs in the same stream bits at the same place, so either way is fine.
+/// Past the start of the input, zeros are supplied.
+struct BitReader<'a> {
+    input: &'a [u8],
+    /// The next word to load is `input[pos - 2..pos]`.
+    pos: usize,
+    buf: u64,
+    avail: u32,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        BitReader {
+            input,
+            pos: input.len() & !1,
+            buf: 0,
+            avail: 0,
+        }
+    }
+
+    /// Make at least 49 bits available (the caller checked `avail < 49`).
+    #[inline(always)]
+    fn refill(&mut self) {
+        if self.pos >= 8 {
+            if let Some(w) = self.input.get(self.pos - 8..self.pos) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(w);
+                // Little-endian load: the word at pos-2 lands in the top 16
+                // bits, which is exactly the order the bits are consumed in.
+                self.buf |= u64::from_le_bytes(word) >> self.avail;
+                let words = (64 - self.avail) / 16;
+                self.pos -= 2 * words as usize;
+                self.avail += 16 * words;
+                return;
+            }
+        }
+        self.refill_slow();
+    }
+
+    #[cold]
+    fn refill_slow(&mut self) {
+        while self.avail <= 48 {
+            if self.pos >= 2 {
+                let w = u16::from_le_bytes([self.input[self.pos - 2], self.input[self.pos - 1]]);
+                self.pos -= 2;
+                self.buf |= (w as u64) << (48 - self.avail);
+            } else {
+                // Out of input: keep supplying zeros (cleared bits stay 0
+                // because consumed bits are shifted out at the top).
+                self.buf &= !(u64::MAX >> self.avail);
+            }
+            self.avail += 16;
+        }
+    }
+
+    #[inline(always)]
+    fn ensure(&mut self, n: u32) {
+        if self.avail < n {
+            self.refill();
+        }
+    }
+
+    /// The next `n` bits (0..=32), without consuming them.
+    #[inline(always)]
+    fn peek(&self, n: u32) -> u32 {
+        ((self.buf >> 1) >> (63 - n)) as u32
+    }
+
+    /// Drop `n` bits; `n <= avail` must hold (guaranteed by `ensure`).
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        self.buf <<= n;
+        self.avail -= n;
+    }
+
+    /// Read `n` verbatim bits (0..=30).
+    #[inline(always)]
+    fn bits(&mut self, n: u32) -> u32 {
+        self.ensure(n);
+        let v = self.peek(n);
+        self.consume(n);
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Adaptive Huffman codes
+// ---------------------------------------------------------------------------
+
+/// One adaptive Huffman code ("Huffman codes" in the format description).
+///
+/// `N` is the maximum number of symbols and `T` the size of the root decode
+/// table (a power of two, `T = 1 << table_bits`). Table entries are
+/// `symbol << 4 | length`; codewords longer than the table bits have entry 0
+/// and are resolved by a canonical-code walk ([`AdaptiveCode::decode_long`]).
+#[derive(Clone)]
+struct AdaptiveCode<const N: usize, const T: usize> {
+    table: [u16; T],
+    freqs: [u32; N],
+    /// Symbols sorted by (codeword length, symbol): canonical order.
+    sorted: [u16; N],
+    /// Per codeword length: first canonical codeword, number of codewords,
+    /// and index of the first such symbol in `sorted`.
+    first_code: [u32; MAX_CODEWORD_LEN + 1],
+    count: [u32; MAX_CODEWORD_LEN + 1],
+    first_index: [u32; MAX_CODEWORD_LEN + 1],
+    num_syms: usize,
+    until_rebuild: u32,
+    rebuild_freq: u32,
+}
+
+impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
+    const TABLE_BITS: u32 = T.trailing_zeros();
+
+    fn new(rebuild_freq: u32) -> Box<Self> {
+        let mut c = Box::new(AdaptiveCode {
+            table: [0; T],
+            freqs: [1; N],
+            sorted: [0; N],
+            first_code: [0; MAX_CODEWORD_LEN + 1],
+            count: [0; MAX_CODEWORD_LEN + 1],
+            first_index: [0; MAX_CODEWORD_LEN + 1],
+            num_syms: N,
+            until_rebuild: rebuild_freq,
+            rebuild_freq,
+        });
+        c.reset(N);
+        c
+    }
+
+    /// Start of a chunk: every symbol gets frequency 1, then build.
+    fn reset(&mut self, num_syms: usize) {
+        self.num_syms = num_syms.min(N);
+        self.freqs.fill(1);
+        self.build();
+    }
+
+    /// Build the code from the current frequencies.
+    fn build(&mut self) {
+        let n = self.num_syms;
+        let mut lens = [0u8; N];
+        build_lengths(&self.freqs[..n], &mut lens[..n]);
+        self.build_table(&lens[..n]);
+        self.until_rebuild = self.rebuild_freq;
+    }
+
+    /// Periodic rebuild: build from the frequencies, then halve them.
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self) {
+        self.build();
+        for f in &mut self.freqs[..self.num_syms] {
+            *f = (*f >> 1) + 1;
+        }
+    }
+
+    /// Fill the root table and the canonical-walk tables from `lens`.
+    fn build_table(&mut self, lens: &[u8]) {
+        let tb = Self::TABLE_BITS as usize;
+        let n = lens.len();
+        if n < 2 {
+            // Zero or one symbol: the compressor's codeword for symbol 0 is
+            // the single bit 0. Decode everything as symbol 0, length 1.
+            self.table.fill(1);
+            self.count = [0; MAX_CODEWORD_LEN + 1];
+            return;
+        }
+        let mut count = [0u32; MAX_CODEWORD_LEN + 1];
+        for &l in lens {
+            count[l as usize] += 1;
+        }
+        let mut next_index = [0u32; MAX_CODEWORD_LEN + 2];
+        for l in 1..=MAX_CODEWORD_LEN {
+            next_index[l + 1] = next_index[l] + count[l];
+        }
+        self.first_index = [0; MAX_CODEWORD_LEN + 1];
+        self.first_index[1..].copy_from_slice(&next_index[1..=MAX_CODEWORD_LEN]);
+        for (sym, &l) in lens.iter().enumerate() {
+            let slot = &mut next_index[l as usize];
+            if let Some(s) = self.sorted.get_mut(*slot as usize) {
+                *s = sym as u16;
+            }
+            *slot += 1;
+        }
+        // Canonical codewords: each length starts right after the previous
+        // length's last codeword, shifted left by one.
+        let mut code = 0u32;
+        for (first, &c) in self.first_code.iter_mut().zip(&count).skip(1) {
+            *first = code;
+            code = (code + c) << 1;
+        }
+        self.count = count;
+
+        // Root table: codes of length <= tb fill contiguous ranges in
+        // canonical order, starting at entry 0.
+        let mut at = 0usize;
+        let mut idx = 0usize;
+        for (l, &c) in count.iter().enumerate().take(tb + 1).skip(1) {
+            let span = 1usize << (tb - l);
+            for _ in 0..c {
+                let sym = self.sorted[idx];
+                idx += 1;
+                let end = (at + span).min(T);
+                self.table[at..end].fill((sym << 4) | l as u16);
+                at = end;
+            }
+        }
+        // The rest are prefixes of longer codewords.
+        self.table[at..].fill(0);
+    }
+
+    /// Decode one symbol, count it, and rebuild when due.
+    #[inline(always)]
+    fn decode(&mut self, bits: &mut BitReader<'_>) -> usize {
+        bits.ensure(MAX_CODEWORD_LEN as u32);
+        let entry = self.table[bits.peek(Self::TABLE_BITS) as usize & (T - 1)];
+        let sym = if entry & 15 != 0 {
+            bits.consume((entry & 15) as u32);
+            (entry >> 4) as usize
+        } else {
+            self.decode_long(bits)
+        };
+        if let Some(f) = self.freqs.get_mut(sym) {
+            *f += 1;
+        }
+        self.until_rebuild -= 1;
+        if self.until_rebuild == 0 {
+            self.rebuild();
+        }
+        sym
+    }
+
+    /// Slow path for codewords longer than the table bits.
+    #[cold]
+    #[inline(never)]
+    fn decode_long(&self, bits: &mut BitReader<'_>) -> usize {
+        let window = bits.peek(MAX_CODEWORD_LEN as u32);
+        for l in (Self::TABLE_BITS as usize + 1)..=MAX_CODEWORD_LEN {
+            let prefix = window >> (MAX_CODEWORD_LEN - l);
+            let d = prefix.wrapping_sub(self.first_code[l]);
+            if d < self.count[l] {
+                bits.consume(l as u32);
+                let i = (self.first_index[l] + d) as usize;
+                return self.sorted.get(i).map_or(0, |&s| s as usize);
+            }
+        }
+        // Unreachable for the complete codes built above; stay defined.
+        bits.consume(1);
+        0
+    }
+}
+
+/// Compute Huffman codeword lengths for `freqs` (all >= 1, as LZMS keeps
+/// them) exactly as the format requires: the classic two-queue construction
+/// over leaves sorted by (frequency, symbol), frequency ties favouring leaves,
+/// then lengths handed out longest-first in that same sorted order. A
+/// length limit of 15 is applied defensively; the format guarantees it is
+/// never hit ("Huffman codes" in the format description).
+fn build_lengths(freqs: &[u32], lens: &mut [u8]) {
+    let n = freqs.len();
+    if n < 2 {
+        lens.fill(1);
+        return;
+    }
+    // Leaves sorted by (freq, symbol) as packed keys freq << 10 | symbol.
+    let mut keys = [0u32; MAX_OFFSET_SYMS];
+    let keys = &mut keys[..n];
+    sort_by_freq(freqs, keys);
+
+    // Two-queue Huffman construction. `node_freq[e]` is the weight of
+    // internal node e; `parent[e]` its parent. Leaves are consumed in
+    // order from `keys`, internal nodes in creation order.
+    let mut node_freq = [0u32; MAX_OFFSET_SYMS];
+    let mut parent = [0u16; MAX_OFFSET_SYMS];
+    let leaf = |i: usize| keys[i] >> 10;
+    let (mut i, mut b, mut e) = (0usize, 0usize, 0usize);
+    while e < n - 1 {
+        let w;
+        if i + 1 < n && (b == e || leaf(i + 1) <= node_freq[b]) {
+            w = leaf(i) + leaf(i + 1);
+            i += 2;
+        } else if b + 2 <= e && (i >= n || node_freq[b + 1] < leaf(i)) {
+            w = node_freq[b] + node_freq[b + 1];
+            parent[b] = e as u16;
+            parent[b + 1] = e as u16;
+            b += 2;
+        } else {
+            w = leaf(i) + node_freq[b];
+            parent[b] = e as u16;
+            i += 1;
+            b += 1;
+        }
+        node_freq[e] = w;
+        e += 1;
+    }
+
+    // Walk internal nodes from the root down, tracking how many leaves sit
+    // at each depth: each internal node at depth d turns one would-be leaf at
+    // depth d into two at depth d+1.
+    let mut len_count = [0u32; MAX_CODEWORD_LEN + 1];
+    len_count[1] = 2;
+    let mut depth = [0u8; MAX_OFFSET_SYMS];
+    let root = n - 2;
+    depth[root] = 0;
+    for node in (0..root).rev() {
+        let d = depth[parent[node] as usize] + 1;
+        depth[node] = d;
+        let mut l = d as usize;
+        if l >= MAX_CODEWORD_LEN {
+            l = MAX_CODEWORD_LEN - 1;
+            while l > 1 && len_count[l] == 0 {
+                l -= 1;
+            }
+        }
+        len_count[l] -= 1;
+        len_count[l + 1] += 2;
+    }
+
+    // Longest codewords go to the least frequent symbols.
+    let mut k = 0;
+    for l in (1..=MAX_CODEWORD_LEN).rev() {
+        for _ in 0..len_count[l] {
+            lens[(keys[k] & 0x3ff) as usize] = l as u8;
+            k += 1;
+        }
+    }
+}
+
+/// Sort symbols by (frequency, symbol) into packed keys `freq << 10 | sym`.
+/// A counting sort on the frequency handles the common small frequencies
+/// (stable, so symbols stay in order); frequencies >= `n - 1` share the last
+/// bucket, which is then sorted by key.
+fn sort_by_freq(freqs: &[u32], keys: &mut [u32]) {
+    let n = freqs.len();
+    let top = n - 1;
+    let mut start = [0u16; MAX_OFFSET_SYMS];
+    let start = &mut start[..n];
+    for &f in freqs {
+        start[(f as usize).min(top)] += 1;
+    }
+    let mut sum = 0u16;
+    for s in start.iter_mut() {
+        let c = *s;
+        *s = sum;
+        sum += c;
+    }
+    let big_start = start[top] as usize;
+    for (sym, &f) in freqs.iter().enumerate() {
+        let slot = &mut start[(f as usize).min(top)];
+        keys[*slot as usize] = (f.min(0x3f_ffff) << 10) | sym as u32;
+        *slot += 1;
+    }
+    keys[big_start..].sort_unstable();
+}
+
+// ---------------------------------------------------------------------------
+// x86 filter
+// ---------------------------------------------------------------------------
+
+/// Undo the x86 address translation ("x86 machine code translation" in the
+/// format description; wimlib `lzms_x86_filter`).
+///
+/// The compressor scans for likely instructions with a 32-bit relative
+/// operand (CALL `E8`, `FF 15` indirect call, `F0 83 05` lock add, and REX.W
+/// `8D`/`8B` RIP-relative LEA/MOV) and, while the data looks like x86 code,
+/// adds the instruction position to the operand. "Looks like code" means
+/// that within the last 1023 bytes (511 for `E8`) some operand's low 16
+/// target bits were seen before within a 65535-byte window.
+///
+/// `last_use[t]` records where target `t` was last seen. Instead of clearing
+/// the 64 Ki-entry table for every chunk, positions are stored relative to a
+/// running base that jumps by more than the window after each chunk, so old
+/// entries always look far away; the table is cleared only when the base
+/// would overflow.
+struct X86Filter {
+    last_use: Box<[u32]>,
+    next_base: u32,
+}
+
+const X86_WINDOW: u32 = 65535;
+const X86_MAX_TRANSLATION_OFFSET: i64 = 1023;
+
+impl X86Filter {
+    fn new() -> Self {
+        X86Filter {
+            last_use: vec![0u32; 1 << 16].into_boxed_slice(),
+            next_base: X86_WINDOW + 1,
+        }
+    }
+
+    fn undo(&mut self, data: &mut [u8]) {
+        let size = data.len();
+        if size <= 17 {
+            return;
+        }
+        if self.next_base as u64 + size as u64 + X86_WINDOW as u64 + 1 >= u32::MAX as u64 {
+            self.last_use.fill(0);
+            self.next_base = X86_WINDOW + 1;
+        }
+        let base = self.next_base;
+        self.next_base = base + size as u32 + X86_WINDOW + 1;
+        let table = &mut self.last_use[..];
+
+        // Opcodes starting at or after `limit` are never translated, and a
+        // translation at p < limit touches at most data[p + 7]. The first
+        // byte is never considered.
+        let limit = size - 16;
+        let mut last_x86: i64 = -X86_MAX_TRANSLATION_OFFSET - 1;
+        let mut p = 1usize;
+        while p < limit {
+            p = next_candidate(data, p, limit);
+            if p >= limit {
+                break;
+            }
+            let w: [u8; 8] = match data.get(p..p + 8) {
+                Some(w) => [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]],
+                None => break,
+            };
+            let (operand_at, max_offset) = match w[0] {
+                0xE8 => (1, X86_MAX_TRANSLATION_OFFSET >> 1),
+                0xE9 => {
+                    // JMP rel32 is deliberately not translated; skip it.
+                    p += 5;
+                    continue;
+                }
+                0xFF if w[1] == 0x15 => (2, X86_MAX_TRANSLATION_OFFSET),
+                0xF0 if w[1] == 0x83 && w[2] == 0x05 => (3, X86_MAX_TRANSLATION_OFFSET),
+                0x48 | 0x4C
+                    if w[2] & 0x07 == 0x05
+                        && (w[1] == 0x8D
+                            || (w[1] == 0x8B && w[0] & 0x04 == 0 && w[2] & 0xF0 == 0)) =>
+                {
+                    (3, X86_MAX_TRANSLATION_OFFSET)
+                }
+                _ => {
+                    p += 1;
+                    continue;
+                }
+            };
+            let pos = p as i64;
+            let q = p + operand_at;
+            let mut operand = u32::from_le_bytes([
+                w[operand_at],
+                w[operand_at + 1],
+                w[operand_at + 2],
+                w[operand_at + 3],
+            ]);
+            if pos - last_x86 <= max_offset {
+                operand = operand.wrapping_sub(p as u32);
+                data[q..q + 4].copy_from_slice(&operand.to_le_bytes());
+            }
+            let target = (p as u32).wrapping_add(operand & 0xffff) as u16;
+            let end = p + operand_at + 3;
+            let stamp = base + end as u32;
+            let slot = &mut table[target as usize];
+            if stamp.wrapping_sub(*slot) <= X86_WINDOW {
+                last_x86 = end as i64;
+            }
+            *slot = stamp;
+            p = q + 4;
+        }
+    }
+}
+
+/// Is `b` a byte that can start a translated instruction?
+#[inline(always)]
+fn is_candidate(b: u8) -> bool {
+    matches!(b, 0x48 | 0x4C | 0xE8 | 0xE9 | 0xF0 | 0xFF)
+}
+
+/// Position of the next candidate opcode byte in `data[p..limit]`, or
+/// `limit`. Scans 16 bytes at a time with a branch-free test the compiler
+/// vectorises.
+#[inline(always)]
+fn next_candidate(data: &[u8], mut p: usize, limit: usize) -> usize {
+    while p + 16 <= limit {
+        let chunk: &[u8; 16] = match data.get(p..p + 16).and_then(|c| c.try_into().ok()) {
+            Some(c) => c,
+            None => break,
+        };
+        let mut mask = 0u32;
+        for (k, &b) in chunk.iter().enumerate() {
+            mask |= (is_candidate(b) as u32) << k;
+        }
+        if mask != 0 {
+            return p + mask.trailing_zeros() as usize;
+        }
+        p += 16;
+    }
+    while p < limit {
+        if is_candidate(data[p]) {
+            return p;
+        }
+        p += 1;
+    }
+    limit
+}
+
+// ---------------------------------------------------------------------------
+// The decompressor
+// ---------------------------------------------------------------------------
+
+/// LZMS decompressor ("LZMS items" in the format description). Create once
+/// per thread and reuse: all tables live here and are reinitialised per
+/// chunk. Memory use is a few tens of KiB plus 256 KiB for the x86 filter,
+/// independent of the chunk size.
+pub struct LzmsDecompressor {
+    max_chunk_size: usize,
+    probs: Box<Probs>,
+    literal: Box<AdaptiveCode<NUM_LITERAL_SYMS, 1024>>,
+    length: Box<AdaptiveCode<NUM_LENGTH_SYMS, 512>>,
+    lz_offset: Box<AdaptiveCode<MAX_OFFSET_SYMS, 2048>>,
+    delta_offset: Box<AdaptiveCode<MAX_OFFSET_SYMS, 2048>>,
+    power: Box<AdaptiveCode<NUM_POWER_SYMS, 128>>,
+    x86: Option<X86Filter>,
+}
 
 impl LzmsDecompressor {
-    pub fn new(max_chunk_size: usize) -> Result<Self, DecodeError> { let _ = max_chunk_size; Ok(Self) }
+    /// A decompressor for chunks of at most `max_chunk_size` bytes
+    /// (1 byte ..= 1 GiB).
+    pub fn new(max_chunk_size: usize) -> Result<Self, DecodeError> {
+        if max_chunk_size == 0 || max_chunk_size > MAX_CHUNK_SIZE {
+            return Err(DecodeError::BadChunkSize(max_chunk_size));
+        }
+        Ok(LzmsDecompressor {
+            max_chunk_size,
+            probs: Box::new(Probs::INITIAL),
+            literal: AdaptiveCode::new(1024),
+            length: AdaptiveCode::new(512),
+            lz_offset: AdaptiveCode::new(1024),
+            delta_offset: AdaptiveCode::new(1024),
+            power: AdaptiveCode::new(512),
+            x86: None,
+        })
+    }
+
+    fn decode_items(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
+        let num_offset_syms = num_offset_slots(out.len());
+        *self.probs = Probs::INITIAL;
+        self.literal.reset(NUM_LITERAL_SYMS);
+        self.length.reset(NUM_LENGTH_SYMS);
+        self.lz_offset.reset(num_offset_syms);
+        self.delta_offset.reset(num_offset_syms);
+        self.power.reset(NUM_POWER_SYMS);
+
+        let probs = &mut *self.probs;
+        let literal = &mut *self.literal;
+        let length_code = &mut *self.length;
+        let lz_offset = &mut *self.lz_offset;
+        let delta_offset = &mut *self.delta_offset;
+        let power_code = &mut *self.power;
+
+        let mut rc = RangeDecoder::new(input);
+        let mut bits = BitReader::new(input);
+
+        // Decision histories (they select the probability entry).
+        let mut main_state = 0usize;
+        let mut match_state = 0usize;
+        let mut lz_state = 0usize;
+        let mut delta_state = 0usize;
+        let mut lz_rep_state = [0usize; 2];
+        let mut delta_rep_state = [0usize; 2];
+
+        // LRU queues of recent sources, one spare slot for the delayed
+        // update: a repeat match right after an item of the same kind skips
+        // the entry that item just pushed.
+        let mut recent_lz: [u32; 4] = [1, 2, 3, 4];
+        let mut recent_delta: [(u32, u32); 4] = [(0, 1), (0, 2), (0, 3), (0, 4)];
+        #[derive(PartialEq, Eq, Clone, Copy)]
+        enum Prev {
+            Literal,
+            Lz,
+            Delta,
+        }
+        let mut prev = Prev::Literal;
+
+        let out_len = out.len();
+        let mut pos = 0usize;
+        while pos < out_len {
+            if rc.bit(&mut probs.main, &mut main_state) == 0 {
+                let sym = literal.decode(&mut bits);
+                out[pos] = sym as u8;
+                pos += 1;
+                prev = Prev::Literal;
+                continue;
+            }
+            if rc.bit(&mut probs.is_delta, &mut match_state) == 0 {
+                // LZ match.
+                let offset;
+                if rc.bit(&mut probs.lz_is_rep, &mut lz_state) == 0 {
+                    let slot = OFFSET_SLOTS[lz_offset.decode(&mut bits) % MAX_OFFSET_SYMS];
+                    offset = slot.base + bits.bits(slot.extra);
+                    recent_lz.copy_within(0..3, 1);
+                } else {
+                    let k = if rc.bit(&mut probs.lz_rep[0], &mut lz_rep_state[0]) == 0 {
+                        0
+                    } else if rc.bit(&mut probs.lz_rep[1], &mut lz_rep_state[1]) == 0 {
+                        1
+                    } else {
+                        2
+                    };
+                    let from = k + (prev == Prev::Lz) as usize;
+                    offset = recent_lz[from];
+                    recent_lz[from] = recent_lz[k];
+                    recent_lz.copy_within(0..k, 1);
+                }
+                recent_lz[0] = offset;
+                prev = Prev::Lz;
+
+                let length = read_length(length_code, &mut bits);
+                let offset = offset as usize;
+                let remaining = out_len - pos;
+                if offset > pos {
+                    return Err(DecodeError::BadMatchOffset);
+                }
+                if length > remaining {
+                    return Err(DecodeError::OutputOverrun);
+                }
+                lz_copy(out, pos, offset, length);
+                pos += length;
+            } else {
+                // Delta match.
+                let pair;
+                if rc.bit(&mut probs.delta_is_rep, &mut delta_state) == 0 {
+                    let power = power_code.decode(&mut bits) as u32;
+                    let slot = OFFSET_SLOTS[delta_offset.decode(&mut bits) % MAX_OFFSET_SYMS];
+                    let raw = slot.base + bits.bits(slot.extra);
+                    pair = (power, raw);
+                    recent_delta.copy_within(0..3, 1);
+                } else {
+                    let k = if rc.bit(&mut probs.delta_rep[0], &mut delta_rep_state[0]) == 0 {
+                        0
+                    } else if rc.bit(&mut probs.delta_rep[1], &mut delta_rep_state[1]) == 0 {
+                        1
+                    } else {
+                        2
+                    };
+                    let from = k + (prev == Prev::Delta) as usize;
+                    pair = recent_delta[from];
+                    recent_delta[from] = recent_delta[k];
+                    recent_delta.copy_within(0..k, 1);
+                }
+                recent_delta[0] = pair;
+                prev = Prev::Delta;
+
+                let length = read_length(length_code, &mut bits);
+                let (power, raw) = pair;
+                let span = 1u64 << (power & 31);
+                let offset = (raw as u64) << (power & 31);
+                if offset + span > pos as u64 {
+                    return Err(DecodeError::BadMatchOffset);
+                }
+                if length > out_len - pos {
+                    return Err(DecodeError::OutputOverrun);
+                }
+                delta_copy(out, pos, offset as usize, span as usize, length);
+                pos += length;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Length slot plus extra bits; lengths are at least 1.
+#[inline(always)]
+fn read_length(code: &mut AdaptiveCode<NUM_LENGTH_SYMS, 512>, bits: &mut BitReader<'_>) -> usize {
+    let slot = LENGTH_SLOTS[code.decode(bits) % NUM_LENGTH_SYMS];
+    let mut len = slot.base;
+    if slot.extra != 0 {
+        len += bits.bits(slot.extra);
+    }
+    len as usize
+}
+
+/// Copy an LZ match: `length` bytes from `offset` back, forward byte order
+/// (so a short offset repeats a pattern). Caller checked
+/// `1 <= offset <= pos` and `pos + length <= out.len()`.
+#[inline(always)]
+fn lz_copy(out: &mut [u8], pos: usize, offset: usize, length: usize) {
+    let src = pos - offset;
+    if offset >= length {
+        out.copy_within(src..src + length, pos);
+    } else if offset == 1 {
+        let b = out[src];
+        out[pos..pos + length].fill(b);
+    } else {
+        for i in pos..pos + length {
+            out[i] = out[i - offset];
+        }
+    }
+}
+
+/// Apply a delta match. Caller checked `offset + span <= pos` and
+/// `pos + length <= out.len()`.
+#[inline(always)]
+fn delta_copy(out: &mut [u8], pos: usize, offset: usize, span: usize, length: usize) {
+    for i in pos..pos + length {
+        out[i] = out[i - offset]
+            .wrapping_add(out[i - span])
+            .wrapping_sub(out[i - offset - span]);
+    }
 }
 
 impl Decompressor for LzmsDecompressor {
-    fn decompress(&mut self, _input: &[u8], _output: &mut [u8]) -> Result<(), DecodeError> {
-        Err(DecodeError::BadBlock("decoder not written yet"))
+    fn decompress(&mut self, input: &[u8], output: &mut [u8]) -> Result<(), DecodeError> {
+        if output.len() > self.max_chunk_size {
+            return Err(DecodeError::BadChunkSize(output.len()));
+        }
+        // The streams are made of 16-bit words, and the range decoder needs
+        // two of them to start.
+        if input.len() < 4 || input.len() % 2 != 0 {
+            return Err(DecodeError::Truncated);
+        }
+        self.decode_items(input, output)?;
+        if output.len() > 17 {
+            self.x86.get_or_insert_with(X86Filter::new).undo(output);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_tables_match_the_format() {
+        assert_eq!(OFFSET_SLOTS[8].base, 9);
+        assert_eq!(OFFSET_SLOTS[9].base, 0xd);
+        assert_eq!(OFFSET_SLOTS[798].base, 0x065b_e4a5);
+        assert_eq!(OFFSET_SLOTS[798].extra, 30);
+        assert_eq!(LENGTH_SLOTS[27].base, 0x1d);
+        assert_eq!(LENGTH_SLOTS[52].base, 0x8ab);
+        assert_eq!(LENGTH_SLOTS[53].base, 0x108ab);
+        assert_eq!(num_offset_slots(0), 0);
+        assert_eq!(num_offset_slots(1), 0);
+        assert_eq!(num_offset_slots(2), 1);
+        assert_eq!(num_offset_slots(1 << 30), 799);
+    }
+
+    #[test]
+    fn equal_frequencies_give_flat_code() {
+        let freqs = [1u32; 256];
+        let mut lens = [0u8; 256];
+        build_lengths(&freqs, &mut lens);
+        assert!(lens.iter().all(|&l| l == 8));
+    }
+
+    #[test]
+    fn lengths_form_complete_code() {
+        let mut seed = 12345u32;
+        for n in [2usize, 3, 8, 54, 256, 300, 799] {
+            for _ in 0..20 {
+                let freqs: Vec<u32> = (0..n)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        1 + (seed >> 16) % 2000
+                    })
+                    .collect();
+                let mut lens = vec![0u8; n];
+                build_lengths(&freqs, &mut lens);
+                let kraft: u64 = lens.iter().map(|&l| 1u64 << (15 - l)).sum();
+                assert_eq!(kraft, 1 << 15, "n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        assert!(LzmsDecompressor::new(0).is_err());
+        assert!(LzmsDecompressor::new((1 << 30) + 1).is_err());
+        let mut d = LzmsDecompressor::new(1 << 17).unwrap();
+        let mut out = [0u8; 16];
+        assert_eq!(d.decompress(&[0, 0], &mut out), Err(DecodeError::Truncated));
+        assert_eq!(
+            d.decompress(&[0, 0, 0, 0, 0], &mut out),
+            Err(DecodeError::Truncated)
+        );
+        let mut big = vec![0u8; (1 << 17) + 1];
+        assert!(d.decompress(&[0; 8], &mut big).is_err());
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut d = LzmsDecompressor::new(1 << 16).unwrap();
+        let mut seed = 0x9e37_79b9_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut out = vec![0u8; 1 << 16];
+        for round in 0..300 {
+            let in_len = 4 + 2 * (next() as usize % 2000);
+            let input: Vec<u8> = (0..in_len).map(|_| next() as u8).collect();
+            let out_len = match round % 4 {
+                0 => next() as usize % 64,
+                1 => next() as usize % 4096,
+                _ => next() as usize % (1 << 16),
+            };
+            let _ = d.decompress(&input, &mut out[..out_len]);
+        }
     }
 }
