@@ -11,7 +11,11 @@ use std::process::ExitCode;
 pub type CmdResult = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Parser)]
-#[command(name = "wimforge", version, about = "Build bootable Windows disks offline, on Linux")]
+#[command(
+    name = "wimforge",
+    version,
+    about = "Build bootable Windows disks offline, on Linux"
+)]
 struct Cli {
     /// No progress bars.
     #[arg(long, short = 'q', global = true)]
@@ -31,6 +35,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when the reader of our output goes away
+    // (`wimforge wim dir X 1 | head`): end quietly instead of failing to print.
+    // SAFETY: resetting a signal disposition to its default at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let ctx = cmd::Context { quiet: cli.quiet };
     let result = match cli.command {
