@@ -1,0 +1,122 @@
+//! Conversion: any block device (a raw image, a VHDX, a differencing chain)
+//! into a VHDX or a raw image. Zero runs are never written, so they stay
+//! unallocated (VHDX) or sparse (raw). Reading and writing overlap: a
+//! reader thread reads and zero-checks chunks while the caller's thread
+//! writes.
+
+use crate::create::{CreateKind, CreateOptions};
+use crate::disk::Vhdx;
+use crate::error::{Error, Result};
+use blockdev::{AtomicFile, BlockDev, FileDev};
+use std::path::Path;
+use std::sync::mpsc;
+
+/// Chunk size used when the destination has no natural block size.
+pub const RAW_CHUNK: usize = 4 << 20;
+
+/// Copy the whole of `src` into `dst` (same length or longer), skipping
+/// chunks of `chunk` bytes that are zero. `progress` is called with the
+/// bytes of `src` processed so far. Returns the bytes written.
+pub fn copy_nonzero(
+    src: &dyn BlockDev,
+    dst: &dyn BlockDev,
+    chunk: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<u64> {
+    let len = src.len();
+    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(3);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..4 {
+        empty_tx.send(vec![0u8; chunk]).expect("receiver alive");
+    }
+    let mut written = 0u64;
+    std::thread::scope(|s| -> std::io::Result<()> {
+        s.spawn(move || {
+            let mut off = 0u64;
+            while off < len {
+                let n = (len - off).min(chunk as u64) as usize;
+                if src.known_zero(off, n as u64) {
+                    off += n as u64;
+                    progress(off);
+                    continue;
+                }
+                let Ok(mut buf) = empty_rx.recv() else { return };
+                buf.resize(n, 0);
+                if let Err(e) = src.read_at(off, &mut buf) {
+                    let _ = full_tx.send(Err(e));
+                    return;
+                }
+                if blockdev::is_zero(&buf) {
+                    off += n as u64;
+                    progress(off);
+                    // Put the buffer back in circulation.
+                    let _ = full_tx.send(Ok((u64::MAX, buf)));
+                    continue;
+                }
+                if full_tx.send(Ok((off, buf))).is_err() {
+                    return;
+                }
+                off += n as u64;
+                progress(off);
+            }
+        });
+        // Owned here so that an early return unblocks the reader.
+        let full_rx = full_rx;
+        let empty_tx = empty_tx;
+        for item in full_rx.iter() {
+            let (off, buf) = item?;
+            if off != u64::MAX {
+                dst.write_at(off, &buf)?;
+                written += buf.len() as u64;
+            }
+            let _ = empty_tx.send(buf);
+        }
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// Convert `src` into a new VHDX at `out` (written under a temporary name
+/// and renamed when complete). `opts.size` is replaced by the source size
+/// rounded up to the logical sector size.
+pub fn to_vhdx(
+    src: &dyn BlockDev,
+    out: &Path,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let mut o = opts.clone();
+    if o.kind == CreateKind::Differencing {
+        return Err(Error::InvalidArgument(
+            "convert cannot produce a differencing disk".into(),
+        ));
+    }
+    o.size = src.len().div_ceil(o.logical_sector_size as u64) * o.logical_sector_size as u64;
+    let bs = o.block_size as usize;
+    crate::create_file(out, &o, None, |d: &Vhdx| {
+        copy_nonzero(src, d, bs, progress).map_err(|e| Error::Io {
+            file: out.display().to_string(),
+            structure: "payload",
+            offset: 0,
+            source: e,
+        })?;
+        Ok(())
+    })
+}
+
+/// Convert `src` into a raw (sparse) image at `out`, atomically.
+pub fn to_raw(src: &dyn BlockDev, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+    let name = out.display().to_string();
+    let ioe = |e: std::io::Error| Error::Io {
+        file: name.clone(),
+        structure: "output file",
+        offset: 0,
+        source: e,
+    };
+    let tmp = AtomicFile::create(out).map_err(ioe)?;
+    let dev = FileDev::from_file(tmp.file().map_err(ioe)?, tmp.temp_path(), false).map_err(ioe)?;
+    dev.set_len(src.len()).map_err(ioe)?;
+    copy_nonzero(src, &dev, RAW_CHUNK, progress).map_err(ioe)?;
+    drop(dev);
+    tmp.commit().map_err(ioe)
+}
