@@ -107,8 +107,9 @@ pub fn stream_blobs(
         let consumed = consumer
             .join()
             .unwrap_or_else(|_| Err(Error::Refused("blob consumer thread panicked".into())));
-        // A consumer error explains a producer's failed send; report it first.
-        consumed.and(produced)
+        // A producer error (bad chunk) is the root cause when both fail; a
+        // consumer error makes the producer stop without one.
+        produced.and(consumed)
     })
 }
 

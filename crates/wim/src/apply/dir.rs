@@ -125,7 +125,22 @@ pub fn extract(
     if staged {
         fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
     }
-    let result = extract_into(wim, image, &root, opts, progress);
+    // Absolute link targets are re-rooted at the final destination, as
+    // wimlib does (its path with symlinks resolved).
+    let final_root = match (dest.parent(), dest.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            fs::canonicalize(parent)
+                .map_err(|e| Error::io(parent, e))?
+                .join(name)
+        }
+        _ => fs::canonicalize(dest).map_err(|e| Error::io(dest, e))?,
+    };
+    let result = extract_into(wim, image, &root, &final_root, opts, progress);
     match result {
         Ok(s) => {
             if staged {
@@ -154,6 +169,7 @@ fn extract_into(
     wim: &Wim,
     image: &Image,
     root: &Path,
+    final_root: &Path,
     opts: &ExtractOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<ExtractSummary> {
@@ -297,9 +313,10 @@ fn extract_into(
             .and_then(|s| reparse_data.get(&s.hash))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        match symlink_target(inode.reparse_tag, data, root) {
+        match symlink_target(inode.reparse_tag, data, final_root) {
             Some(t) => {
                 std::os::unix::fs::symlink(&t, path).map_err(|e| Error::io(path, e))?;
+                set_link_times(path, inode.last_access_time, inode.last_write_time)?;
                 sum.symlinks += 1;
             }
             None => {
@@ -340,6 +357,36 @@ fn set_times(p: &Path, atime: u64, mtime: u64) -> Result<()> {
         .set_accessed(filetime_to_system(atime))
         .set_modified(filetime_to_system(mtime));
     f.set_times(t).map_err(|e| Error::io(p, e))
+}
+
+/// Set a symlink's own times (never its target's).
+fn set_link_times(p: &Path, atime: u64, mtime: u64) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Refused(format!("{}: path contains NUL", p.display())))?;
+    let ts = |ft: u64| {
+        let d = filetime_to_system(ft)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as _,
+        }
+    };
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r != 0 {
+        return Err(Error::io(p, std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Largest reparse data kept (the format's limit is 16 KiB).

@@ -1,0 +1,156 @@
+//! Shared helpers for the CLI integration tests: locating `../shared`
+//! fixtures and outside validators, with the project's rule that under
+//! `CI=true` a missing validator or fixture is a failure, never a skip.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Report something missing: panic in CI, print a skip line otherwise.
+/// Returns false so callers can `return` from the test.
+pub fn missing(what: &str) -> bool {
+    if in_ci() {
+        panic!("required for this test but missing (CI=true makes this a failure): {what}");
+    }
+    eprintln!("SKIP: {what} is missing");
+    false
+}
+
+/// The shared directory (`WIMFORGE_SHARED`, or `../shared` beside the
+/// workspace).
+pub fn shared_dir() -> PathBuf {
+    if let Ok(p) = std::env::var("WIMFORGE_SHARED") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+/// A fixture under `shared/fixtures/real/`, or None (after reporting).
+pub fn fixture(rel: &str) -> Option<PathBuf> {
+    let p = shared_dir().join("fixtures/real").join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        missing(&format!("fixture {}", p.display()));
+        None
+    }
+}
+
+/// Is `tool` on PATH? Reports it when not.
+pub fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    found || missing(&format!("validator `{tool}`"))
+}
+
+pub fn wimforge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wimforge"))
+}
+
+/// Run a command, returning its output; panics if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Run and require success; returns stdout as text.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Compare two extracted trees: the same names, types, file bytes, hard
+/// link counts, modification times (to the second) and symlink targets
+/// (absolute targets compared relative to each tree's root). Panics naming
+/// the first difference.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let list = |root: &Path| -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            let full = root.join(&rel);
+            for e in std::fs::read_dir(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+            {
+                let e = e.unwrap();
+                let r = rel.join(e.file_name());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(r.clone());
+                }
+                out.push(r);
+            }
+        }
+        out.sort();
+        out
+    };
+    let la = list(a);
+    let lb = list(b);
+    assert_eq!(
+        la,
+        lb,
+        "different entries in {} and {}",
+        a.display(),
+        b.display()
+    );
+    let canon = |root: &Path| std::fs::canonicalize(root).unwrap();
+    let (ca, cb) = (canon(a), canon(b));
+    for rel in &la {
+        let (pa, pb) = (a.join(rel), b.join(rel));
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&pa).unwrap(),
+            std::fs::symlink_metadata(&pb).unwrap(),
+        );
+        assert_eq!(ma.file_type(), mb.file_type(), "type of {}", rel.display());
+        if ma.file_type().is_symlink() {
+            let ta = std::fs::read_link(&pa).unwrap();
+            let tb = std::fs::read_link(&pb).unwrap();
+            let ra = ta
+                .strip_prefix(&ca)
+                .map(Path::to_path_buf)
+                .unwrap_or(ta.clone());
+            let rb = tb
+                .strip_prefix(&cb)
+                .map(Path::to_path_buf)
+                .unwrap_or(tb.clone());
+            assert_eq!(
+                ra,
+                rb,
+                "symlink target of {} ({} vs {})",
+                rel.display(),
+                ta.display(),
+                tb.display()
+            );
+        } else if ma.is_file() {
+            assert_eq!(ma.len(), mb.len(), "size of {}", rel.display());
+            assert!(
+                std::fs::read(&pa).unwrap() == std::fs::read(&pb).unwrap(),
+                "contents of {} differ",
+                rel.display()
+            );
+            assert_eq!(
+                ma.nlink(),
+                mb.nlink(),
+                "hard link count of {}",
+                rel.display()
+            );
+        }
+        if !ma.is_dir() {
+            assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
+        }
+    }
+}
