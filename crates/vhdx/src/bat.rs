@@ -73,7 +73,7 @@ impl BatEntry {
     }
     /// File offset in bytes.
     pub fn file_offset(self) -> u64 {
-        (self.0 >> 20) * MIB
+        self.0 & !(MIB - 1)
     }
     /// Reserved bits are non-zero.
     pub fn reserved_set(self) -> bool {

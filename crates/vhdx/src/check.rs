@@ -105,7 +105,7 @@ pub fn check(d: &Vhdx) -> Vec<Finding> {
     if hdr.log_length > 0 {
         spans.push((
             hdr.log_offset,
-            hdr.log_offset + hdr.log_length as u64,
+            hdr.log_offset.saturating_add(hdr.log_length as u64),
             "log".into(),
         ));
     }
@@ -128,7 +128,11 @@ pub fn check(d: &Vhdx) -> Vec<Finding> {
                 "{label}: Required bit not set (qemu writes such files)"
             ));
         }
-        spans.push((e.file_offset, e.file_offset + e.length as u64, label));
+        spans.push((
+            e.file_offset,
+            e.file_offset.saturating_add(e.length as u64),
+            label,
+        ));
     }
     // Metadata items.
     let mut items: Vec<(u64, u64)> = Vec::new();
@@ -229,7 +233,7 @@ pub fn check(d: &Vhdx) -> Vec<Finding> {
             }
             if o >= flen {
                 err(format!("BAT entry {i} at {at:#x}: block at {o:#x} starts past the end of the file ({flen:#x})"));
-            } else if o + len > flen {
+            } else if o.saturating_add(len) > flen {
                 // A last block cut short by the file end reads as zeros.
                 warn(format!(
                     "BAT entry {i}: block at {o:#x} runs past the end of the file"
@@ -244,7 +248,7 @@ pub fn check(d: &Vhdx) -> Vec<Finding> {
                     ));
                 }
             }
-            spans.push((o, o + len, format!("BAT entry {i}")));
+            spans.push((o, o.saturating_add(len), format!("BAT entry {i}")));
         } else if e.file_offset() != 0 {
             warn(format!(
                 "BAT entry {i}: state {s} with a non-zero file offset (Hyper-V refuses these)"

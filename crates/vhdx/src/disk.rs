@@ -570,7 +570,9 @@ impl Vhdx {
         end = end.max(header.log_offset.saturating_add(header.log_length as u64));
         for (i, &e) in batv.iter().enumerate().take(geo.total_entries as usize) {
             let be = BatEntry(e);
-            if matches!(be.state_bits(), bat::FULLY_PRESENT | bat::PARTIALLY_PRESENT) {
+            if matches!(be.state_bits(), bat::FULLY_PRESENT | bat::PARTIALLY_PRESENT)
+                && be.file_offset() < flen
+            {
                 let sz = if geo.is_bitmap_index(i as u64) {
                     MIB
                 } else {
@@ -716,6 +718,14 @@ impl Vhdx {
     pub fn physical_sector_size(&self) -> u32 {
         self.params.physical_sector_size
     }
+    /// BAT region (file offset, length).
+    pub fn bat_region(&self) -> (u64, u64) {
+        (self.bat_offset, self.bat_len)
+    }
+    /// Metadata region (file offset, length).
+    pub fn metadata_region(&self) -> (u64, u64) {
+        (self.meta_offset, self.meta_len)
+    }
     /// Dynamic, fixed or differencing.
     pub fn disk_type(&self) -> DiskType {
         if self.params.has_parent {
@@ -828,7 +838,7 @@ impl Vhdx {
         let byte0 = bit0 / 8;
         let nbytes = (bit0 + count).div_ceil(8) - byte0;
         let mut b = vec![0u8; nbytes as usize];
-        self.read_container(sbe.file_offset() + byte0, &mut b)?;
+        self.read_container(sbe.file_offset().saturating_add(byte0), &mut b)?;
         Ok((0..count)
             .map(|k| {
                 let bit = bit0 + k - byte0 * 8;
@@ -884,7 +894,9 @@ impl Vhdx {
         let e = BatEntry(st.bat[self.geo.payload_index(block) as usize]);
         let diff = self.params.has_parent;
         match PayloadState::from_bits(e.state_bits()) {
-            Some(PayloadState::FullyPresent) => self.read_container(e.file_offset() + within, buf),
+            Some(PayloadState::FullyPresent) => {
+                self.read_container(e.file_offset().saturating_add(within), buf)
+            }
             Some(PayloadState::PartiallyPresent) => {
                 if !diff {
                     return Err(io::Error::new(
@@ -912,7 +924,7 @@ impl Vhdx {
                     let run_end = (s_end * ss).min(end);
                     let dst = &mut buf[(pos - within) as usize..(run_end - within) as usize];
                     if present {
-                        self.read_container(e.file_offset() + pos, dst)?;
+                        self.read_container(e.file_offset().saturating_add(pos), dst)?;
                     } else {
                         self.read_parent(block * bs + pos, dst)?;
                     }
@@ -1216,6 +1228,21 @@ impl Vhdx {
         let e = BatEntry(st.bat[pidx as usize]);
         let state = PayloadState::from_bits(e.state_bits());
         let diff = self.params.has_parent;
+        if matches!(
+            state,
+            Some(PayloadState::FullyPresent | PayloadState::PartiallyPresent)
+        ) && (e.file_offset() < MIB || e.file_offset().saturating_add(bs) > st.file_end)
+        {
+            return Err(Error::corrupt(
+                name,
+                "BAT",
+                self.bat_offset + pidx * 8,
+                format!(
+                    "block {block} points at {:#x}, outside the file",
+                    e.file_offset()
+                ),
+            ));
+        }
         match state {
             Some(PayloadState::FullyPresent) => {
                 let o = e.file_offset() + within;
@@ -1286,6 +1313,16 @@ impl Vhdx {
         let chunk = block / self.geo.chunk_ratio;
         let sidx = self.geo.bitmap_index(chunk);
         let mut sbe = BatEntry(st.bat[sidx as usize]);
+        if sbe.state_bits() == bat::FULLY_PRESENT
+            && (sbe.file_offset() < MIB || sbe.file_offset().saturating_add(MIB) > st.file_end)
+        {
+            return Err(Error::corrupt(
+                name,
+                "BAT",
+                self.bat_offset + sidx * 8,
+                format!("sector bitmap of chunk {chunk} points outside the file"),
+            ));
+        }
         if sbe.state_bits() != bat::FULLY_PRESENT {
             let off = self
                 .allocate(st, MIB)

@@ -43,7 +43,14 @@ fn make_child(parent: &Path, child: &Path, block: u32) {
 }
 
 fn rw(p: &Path) -> Vhdx {
-    Vhdx::open(p, OpenOptions { writable: true, ..Default::default() }).unwrap()
+    Vhdx::open(
+        p,
+        OpenOptions {
+            writable: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn assert_reads(d: &Vhdx, model: &[u8]) {
@@ -92,7 +99,10 @@ fn chain(logical: u32) {
     let loc = d.params().parent_locator.clone().unwrap();
     assert_eq!(loc.get("relative_path"), Some("..\\base.vhdx"));
     assert!(loc.get("absolute_win32_path").is_some());
-    assert_eq!(loc.parent_linkage(), Some(d.parent().unwrap().data_write_guid()));
+    assert_eq!(
+        loc.parent_linkage(),
+        Some(d.parent().unwrap().data_write_guid())
+    );
     drop(d);
     // (7-Zip on Linux cannot follow "..\" parent paths; it is checked on a
     // same-directory child in `same_dir_child_validators`.)
@@ -111,7 +121,16 @@ fn chain(logical: u32) {
     assert_reads(&d, &model);
     // Flatten the chain.
     let flat = t.path().join("flat.vhdx");
-    vhdx::convert::to_vhdx(&d, &flat, &CreateOptions { logical_sector_size: logical, ..Default::default() }, &|_| {}).unwrap();
+    vhdx::convert::to_vhdx(
+        &d,
+        &flat,
+        &CreateOptions {
+            logical_sector_size: logical,
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .unwrap();
     let f = Vhdx::open(&flat, OpenOptions::default()).unwrap();
     assert_eq!(f.disk_type(), vhdx::DiskType::Dynamic);
     assert_reads(&f, &model);
@@ -135,13 +154,30 @@ fn missing_parent_fails_clearly() {
     make_base(&base, 16 * MIB, 512);
     make_child(&base, &child, 1 << 20);
     std::fs::rename(&base, t.path().join("moved.vhdx")).unwrap();
-    let e = Vhdx::open(&child, OpenOptions::default()).err().expect("opened without parent").to_string();
+    let e = Vhdx::open(&child, OpenOptions::default())
+        .err()
+        .expect("opened without parent")
+        .to_string();
     assert!(e.contains("parent") && e.contains("not found"), "{e}");
     // Inspection without the parent still works.
-    let d = Vhdx::open(&child, OpenOptions { parent: ParentSource::Skip, ..Default::default() }).unwrap();
+    let d = Vhdx::open(
+        &child,
+        OpenOptions {
+            parent: ParentSource::Skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(d.disk_type(), vhdx::DiskType::Differencing);
     // An explicit parent path works.
-    let d = Vhdx::open(&child, OpenOptions { parent: ParentSource::Path(t.path().join("moved.vhdx")), ..Default::default() }).unwrap();
+    let d = Vhdx::open(
+        &child,
+        OpenOptions {
+            parent: ParentSource::Path(t.path().join("moved.vhdx")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(d.parent().is_some());
 }
 
@@ -158,7 +194,10 @@ fn linkage_mismatch_fails_clearly() {
         d.write_at(0, b"changed").unwrap();
         d.close().unwrap();
     }
-    let e = Vhdx::open(&child, OpenOptions::default()).err().expect("opened with a changed parent").to_string();
+    let e = Vhdx::open(&child, OpenOptions::default())
+        .err()
+        .expect("opened with a changed parent")
+        .to_string();
     assert!(e.contains("parent_linkage"), "{e}");
 }
 
@@ -179,7 +218,11 @@ fn same_dir_child_validators() {
     if let Some(l) = sevenzip_list(&child) {
         assert!(l.contains("Method = Differencing -> dynamic"), "{l}");
         // 7-Zip's own reading of the chain equals our model.
-        let o = std::process::Command::new("7zz").args(["e", "-so", "-tvhdx"]).arg(&child).output().unwrap();
+        let o = std::process::Command::new("7zz")
+            .args(["e", "-so", "-tvhdx"])
+            .arg(&child)
+            .output()
+            .unwrap();
         assert!(o.status.success());
         assert!(o.stdout == model, "7-Zip reads the chain differently");
     }
