@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wim::apply::dir::{extract, ExtractOptions};
-use wim::pipeline::{stream_blobs, NullSink, Options};
+use wim::pipeline::Options;
 use wim::read::xml::{parse_time, parse_u64};
 use wim::{Image, Wim};
 
@@ -325,43 +325,26 @@ fn extract_cmd(w: &Wim, spec: &str, dest: &Path, threads: usize, ctx: &Context) 
 }
 
 fn verify(w: &Wim, threads: usize, ctx: &Context) -> CmdResult {
-    let missing = w.missing_parts();
-    if !missing.is_empty() {
-        return Err(format!(
-            "{}: parts {missing:?} of the split set are missing (pass them with --ref)",
-            w.path().display()
-        )
-        .into());
-    }
-    let n = w.check_integrity()?;
-    if n > 0 {
-        eprintln!("Integrity table OK ({n} part(s))");
-    } else {
-        eprintln!("No integrity table; checking blob hashes only");
-    }
-    // Every image's metadata (its SHA-1 is checked on read) and every blob
-    // it refers to must be present.
-    for i in 1..=w.image_count() {
-        let img = w.image(i)?;
-        wim::apply::stream_targets(w, &img, |_, _| true)?;
-    }
-    let blobs: Vec<_> = w.blobs().copied().collect();
-    let total: u64 = blobs.iter().map(|b| b.size).sum();
-    let pb = ctx.progress(total, "verify");
+    let pb = ctx.progress(0, "verify");
     let opts = Options {
         threads,
         ..Options::default()
     };
-    stream_blobs(w, blobs.iter().copied(), &mut NullSink, &opts, &|n| {
-        pb.inc(n)
+    let r = wim::verify::verify(w, &opts, &|done, total| {
+        pb.set_length(total);
+        pb.set_position(done);
     })?;
     pb.finish_and_clear();
+    if r.integrity_tables_checked == 0 {
+        eprintln!("No integrity table; checked blob hashes only");
+    }
     println!(
-        "{}: OK — {} image(s), {} blobs, {} bytes verified",
+        "{}: OK — integrity tables: {}, {} image(s), {} blobs, {} bytes verified",
         w.path().display(),
-        w.image_count(),
-        blobs.len(),
-        total
+        r.integrity_tables_checked,
+        r.images,
+        r.blobs,
+        r.bytes
     );
     Ok(ExitCode::SUCCESS)
 }

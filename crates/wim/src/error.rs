@@ -70,6 +70,18 @@ impl FormatError {
     }
 }
 
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at offset {:#x}: {}",
+            self.structure, self.offset, self.kind
+        )
+    }
+}
+
+impl std::error::Error for FormatError {}
+
 /// Every error the WIM crate returns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod format;
 pub mod pipeline;
 pub mod read;
+pub mod verify;
 
 pub use error::{Error, FormatError, FormatErrorKind, Result};
 pub use read::image::Image;
