@@ -1,0 +1,143 @@
+//! LZMS decode benchmark (single thread), comparable with
+//! `scripts/lzms-bench/wimlib_lzms_bench.c`.
+//!
+//! ```text
+//! lzms_bench dump  <in.wim> <out.dump>   # verify all blobs, write chunk dump
+//! lzms_bench bench <in.dump> [rounds]    # time our decoder over the dump
+//! ```
+//!
+//! Dump format (shared with the codec bench of `tests/support/chunks.rs`):
+//! magic `WFCHUNK1`, then records of little-endian u32 format, u32 chunk size
+//! (decompressor creation size), u32 uncompressed size, u32 compressed size,
+//! followed by the compressed bytes. Only compressed chunks are written.
+
+#[path = "../tests/support/solid.rs"]
+mod solid;
+
+use std::time::Instant;
+
+use wim::codec::lzms::LzmsDecompressor;
+use wim::codec::Decompressor;
+
+struct Rec {
+    format: u32,
+    chunk_size: u32,
+    usize_: u32,
+    data: Vec<u8>,
+}
+
+fn read_dump(path: &str) -> Vec<Rec> {
+    let b = std::fs::read(path).expect("read dump");
+    assert_eq!(&b[..8], b"WFCHUNK1", "bad dump magic");
+    let mut at = 8;
+    let mut out = Vec::new();
+    let u = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    while at + 16 <= b.len() {
+        let (format, chunk_size, usize_, csize) =
+            (u(&b, at), u(&b, at + 4), u(&b, at + 8), u(&b, at + 12));
+        at += 16;
+        out.push(Rec {
+            format,
+            chunk_size,
+            usize_,
+            data: b[at..at + csize as usize].to_vec(),
+        });
+        at += csize as usize;
+    }
+    out
+}
+
+fn dump(wim_path: &str, out_path: &str) {
+    let file = std::fs::read(wim_path).expect("read wim");
+    let wim = solid::Wim::parse(&file).expect("parse wim");
+    let mut decoders: Vec<(usize, LzmsDecompressor)> = Vec::new();
+    let n = wim
+        .verify(|r, input, out| {
+            if r.format != 3 {
+                return Err(format!("not LZMS: format {}", r.format));
+            }
+            let i = match decoders.iter().position(|(c, _)| *c == r.chunk_size) {
+                Some(i) => i,
+                None => {
+                    decoders.push((
+                        r.chunk_size,
+                        LzmsDecompressor::new(r.chunk_size).map_err(|e| e.to_string())?,
+                    ));
+                    decoders.len() - 1
+                }
+            };
+            decoders[i]
+                .1
+                .decompress(input, out)
+                .map_err(|e| e.to_string())
+        })
+        .expect("verify");
+    let mut buf = Vec::new();
+    buf.extend_from_slice(b"WFCHUNK1");
+    let mut count = 0;
+    for r in wim.resources.iter().filter(|r| r.format == 3) {
+        for c in r.chunks.iter().filter(|c| !c.is_stored()) {
+            for v in [
+                3u32,
+                r.chunk_size as u32,
+                c.uncompressed_size as u32,
+                c.data.len() as u32,
+            ] {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            buf.extend_from_slice(&c.data);
+            count += 1;
+        }
+    }
+    std::fs::write(out_path, buf).expect("write dump");
+    println!(
+        "{wim_path}: {n} blobs SHA-1 verified; {count} compressed chunks dumped to {out_path}"
+    );
+}
+
+fn bench(path: &str, rounds: usize) {
+    let recs: Vec<Rec> = read_dump(path)
+        .into_iter()
+        .filter(|r| r.format == 3)
+        .collect();
+    let max_chunk = recs
+        .iter()
+        .map(|r| r.chunk_size as usize)
+        .max()
+        .unwrap_or(1);
+    let max_out = recs.iter().map(|r| r.usize_ as usize).max().unwrap_or(1);
+    let mut d = LzmsDecompressor::new(max_chunk).expect("decompressor");
+    let mut out = vec![0u8; max_out];
+    let total_out: u64 = recs.iter().map(|r| r.usize_ as u64).sum();
+    let total_in: u64 = recs.iter().map(|r| r.data.len() as u64).sum();
+    let mut best = f64::MAX;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for r in &recs {
+            d.decompress(&r.data, &mut out[..r.usize_ as usize])
+                .expect("decode");
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "ours   {path}: {} chunks, {total_in} -> {total_out} bytes, best of {rounds}: {:.3} s, {:.1} MB/s",
+        recs.len(),
+        best,
+        total_out as f64 / best / 1e6
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("dump") if args.len() == 4 => dump(&args[2], &args[3]),
+        Some("bench") if args.len() >= 3 => bench(
+            &args[2],
+            args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5),
+        ),
+        _ => {
+            eprintln!("usage: lzms_bench dump <in.wim> <out.dump> | bench <in.dump> [rounds]");
+            std::process::exit(2);
+        }
+    }
+}
