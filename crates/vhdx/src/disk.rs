@@ -1146,13 +1146,14 @@ impl Vhdx {
         // Payload data and sector bitmaps first: the BAT must never point at
         // data that is not on disk.
         self.dev.flush().map_err(io_err(name, "payload", 0))?;
+        // The first entry of a session is written (and flushed) under a
+        // fresh log GUID *before* the header names that GUID: a crash in
+        // between leaves a clean header that ignores the entry (nothing was
+        // applied in place yet), never a header naming a GUID that no valid
+        // entry carries.
+        let mut pending_guid = None;
         if !st.log_active {
-            let mut h = hdr.clone();
-            h.log_guid = Uuid::new_v4();
-            let (h, c) = write_header_pair(&*self.dev, name, &h, st.current, None)?;
-            st.header = h;
-            st.current = c;
-            st.log_active = true;
+            pending_guid = Some(Uuid::new_v4());
             st.log_seq = 1;
             st.log_head = 0;
         }
@@ -1175,19 +1176,21 @@ impl Vhdx {
             }
             let flushed = self.dev.len() / MIB * MIB;
             let last = round_up(self.dev.len().max(st.file_end), MIB);
-            let entry = log::build_entry(
-                &st.header.log_guid,
-                st.log_seq,
-                st.log_head,
-                flushed,
-                last,
-                &ops,
-            );
+            let guid = pending_guid.unwrap_or(st.header.log_guid);
+            let entry = log::build_entry(&guid, st.log_seq, st.log_head, flushed, last, &ops);
             let eoff = st.header.log_offset + st.log_head;
             self.dev
                 .write_at(eoff, &entry)
                 .map_err(io_err(name, "log", eoff))?;
             self.dev.flush().map_err(io_err(name, "log", eoff))?;
+            if let Some(g) = pending_guid.take() {
+                let mut h = st.header.clone();
+                h.log_guid = g;
+                let (h, c) = write_header_pair(&*self.dev, name, &h, st.current, None)?;
+                st.header = h;
+                st.current = c;
+                st.log_active = true;
+            }
             for (o, b) in chunk {
                 self.dev.write_at(*o, b).map_err(io_err(name, "BAT", *o))?;
             }
