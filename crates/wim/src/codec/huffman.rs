@@ -16,21 +16,56 @@ use crate::codec::DecodeError;
 /// The bits below them are either zero or the correct following stream bits
 /// (the bulk refill may OR in part of a unit it does not count yet; the next
 /// refill ORs in the very same bits again). `pos` is the byte index of the next
-/// coding unit not yet counted in `avail`; it may run past the end of `data`,
-/// in which case the units it passes were read as zeros ("virtual" units).
-pub(crate) struct BitReader<'a> {
+/// coding unit not yet counted in `avail`; it may run past `limit`, in which
+/// case the units it passes were read as zeros ("virtual" units).
+///
+/// With `SWAPPED = false`, `data` is the compressed input itself. With
+/// `SWAPPED = true`, `data` is a copy made by [`swap_units`]: every complete
+/// unit byte-swapped to big-endian, incomplete trailing bytes zeroed and
+/// eight zero bytes of padding, so a refill is a plain big-endian load. That
+/// only works while units stay at even offsets, which holds for LZX but not
+/// for XPRESS (whose interleaved literal bytes can shift them).
+#[derive(Clone, Copy)]
+pub(crate) struct BitReader<'a, const SWAPPED: bool> {
     data: &'a [u8],
+    /// `pos < fast_end` guarantees `pos + 8 <= data.len()`.
+    fast_end: usize,
+    /// Length of the real input: a unit at `pos` exists iff `pos + 2 <= limit`.
+    limit: usize,
     pos: usize,
     buf: u64,
     avail: u32,
 }
 
-impl<'a> BitReader<'a> {
-    /// Start reading coding units at byte `pos` of `data`.
+/// Byte-swap every 16-bit unit of `input` into `out` (see [`BitReader`]),
+/// zero an odd trailing byte, and pad with eight zero bytes.
+pub(crate) fn swap_units(input: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.resize(input.len() + 9, 0);
+    let mut src = input.chunks_exact(8);
+    let mut dst = out.chunks_exact_mut(8);
+    for (s, d) in (&mut src).zip(&mut dst) {
+        let v = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        let w = ((v >> 8) & 0x00FF_00FF_00FF_00FF) | ((v & 0x00FF_00FF_00FF_00FF) << 8);
+        d.copy_from_slice(&w.to_le_bytes());
+    }
+    let done = input.len() - src.remainder().len();
+    for (k, pair) in src.remainder().chunks_exact(2).enumerate() {
+        out[done + 2 * k] = pair[1];
+        out[done + 2 * k + 1] = pair[0];
+    }
+}
+
+impl<'a, const SWAPPED: bool> BitReader<'a, SWAPPED> {
+    /// Start reading coding units at byte `pos` of `data`; `limit` is the
+    /// length of the real input (`data.len()` unless `SWAPPED`).
     #[inline]
-    pub(crate) fn new(data: &'a [u8], pos: usize) -> Self {
+    pub(crate) fn new(data: &'a [u8], limit: usize, pos: usize) -> Self {
+        debug_assert!(SWAPPED || limit == data.len());
         BitReader {
             data,
+            fast_end: data.len().saturating_sub(7),
+            limit: limit.min(data.len()),
             pos,
             buf: 0,
             avail: 0,
@@ -50,44 +85,46 @@ impl<'a> BitReader<'a> {
         self.pos
     }
 
-    pub(crate) fn data(&self) -> &'a [u8] {
-        self.data
+    /// Length of the real input.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Top up the buffer so that at least 48 bits are available
     /// (`avail` ends in 48..=63).
     #[inline(always)]
     pub(crate) fn refill(&mut self) {
-        if let Some(bytes) = self.data.get(self.pos..self.pos + 8) {
-            let mut arr = [0u8; 8];
-            arr.copy_from_slice(bytes);
-            // Big-endian load puts byte 0 on top; each 16-bit unit is little
-            // endian, so swap the two bytes inside every 16-bit lane to get
-            // unit 0 in bits 63..48, unit 1 in bits 47..32 and so on.
+        if self.pos < self.fast_end {
+            // SAFETY: fast_end <= data.len() - 7, so pos + 8 <= data.len();
+            // [u8; 8] has alignment 1.
+            let arr: [u8; 8] = unsafe { *(self.data.as_ptr().add(self.pos) as *const [u8; 8]) };
+            // Big-endian load puts byte 0 on top. Unless the units were
+            // pre-swapped, each 16-bit unit is little endian, so swap the two
+            // bytes inside every 16-bit lane: unit 0 lands in bits 63..48,
+            // unit 1 in bits 47..32 and so on.
             let be = u64::from_be_bytes(arr);
-            let units = ((be >> 8) & 0x00FF_00FF_00FF_00FF) | ((be & 0x00FF_00FF_00FF_00FF) << 8);
-            // avail <= 63 always, so the shift is in range.
+            let units = if SWAPPED {
+                be
+            } else {
+                ((be >> 8) & 0x00FF_00FF_00FF_00FF) | ((be & 0x00FF_00FF_00FF_00FF) << 8)
+            };
+            // avail <= 63 always, so the shift is in range. Whole units
+            // fitting in the buffer are counted: that takes avail to
+            // 48 + (avail mod 16), i.e. `avail | 48`, and advances by the
+            // (48 - (avail & 48)) / 8 bytes they occupy.
             self.buf |= units >> self.avail;
-            let take = (63 - self.avail) / 16;
-            self.pos += 2 * take as usize;
-            self.avail += 16 * take;
+            self.pos += ((!self.avail & 48) >> 3) as usize;
+            self.avail |= 48;
         } else {
             self.refill_slow();
         }
     }
 
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn refill_slow(&mut self) {
-        while self.avail <= 47 {
-            let unit = match self.data.get(self.pos..self.pos + 2) {
-                Some(b) => u16::from_le_bytes([b[0], b[1]]),
-                None => 0,
-            };
-            self.buf |= u64::from(unit) << (48 - self.avail);
-            self.avail += 16;
-            self.pos += 2;
-        }
+        // Out of line and by value, so the reader itself never escapes.
+        (self.pos, self.buf, self.avail) =
+            refill_tail::<SWAPPED>(self.data, self.limit, self.pos, self.buf, self.avail);
     }
 
     /// The next `n` bits (1..=32) without consuming them.
@@ -136,6 +173,35 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Refill near or past the end of the input, one unit at a time; units
+/// that do not exist read as zero.
+#[cold]
+#[inline(never)]
+fn refill_tail<const SWAPPED: bool>(
+    data: &[u8],
+    limit: usize,
+    mut pos: usize,
+    mut buf: u64,
+    mut avail: u32,
+) -> (usize, u64, u32) {
+    while avail <= 47 {
+        let unit = match data.get(pos..pos + 2) {
+            Some(b) if pos + 2 <= limit => {
+                if SWAPPED {
+                    u16::from_be_bytes([b[0], b[1]])
+                } else {
+                    u16::from_le_bytes([b[0], b[1]])
+                }
+            }
+            _ => 0,
+        };
+        buf |= u64::from(unit) << (48 - avail);
+        avail += 16;
+        pos += 2;
+    }
+    (pos, buf, avail)
+}
+
 /// Tag bit of a root-table entry that points at a subtable.
 const SUBTABLE: u32 = 0x8000;
 
@@ -143,8 +209,9 @@ const SUBTABLE: u32 = 0x8000;
 /// `log2(ROOT)` bits plus subtables for longer codewords.
 ///
 /// Entry layout (u32): `symbol << 16 | length` for a leaf, where `length` is
-/// the number of bits to consume (for a subtable leaf: the bits after the
-/// root index); `start << 16 | SUBTABLE | sub_bits` for a subtable pointer.
+/// the full codeword length (bits to consume); `start << 16 | SUBTABLE |
+/// sub_bits` for a subtable pointer, the subtable being indexed by the
+/// `sub_bits` bits after the root index.
 /// An empty code (all lengths zero) decodes every input as symbol 0 using no
 /// bits, like wimlib; any other incomplete or over-subscribed code is
 /// rejected.
@@ -289,7 +356,7 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
             let low = (code & ((1 << extra) - 1)) as usize;
             let span = 1usize << (sub_bits - extra);
             let start = sub_start + (low << (sub_bits - extra));
-            let entry = (u32::from(long_syms[i]) << 16) | extra;
+            let entry = (u32::from(long_syms[i]) << 16) | len;
             if let Some(dst) = self.sub.get_mut(start..start + span) {
                 dst.fill(entry);
             }
@@ -337,22 +404,22 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
 
     /// Decode one symbol. The reader must hold at least `max_len` bits.
     #[inline(always)]
-    pub(crate) fn decode(&self, br: &mut BitReader<'_>) -> u32 {
-        let e = self.root[br.peek(Self::BITS) as usize];
-        if e & SUBTABLE == 0 {
-            br.consume(e & 0xFF);
-            return e >> 16;
+    pub(crate) fn decode<const S: bool>(&self, br: &mut BitReader<'_, S>) -> u32 {
+        let mut e = self.root[br.peek(Self::BITS) as usize];
+        if e & SUBTABLE != 0 {
+            e = self.sub_entry(e, br.buf);
         }
-        self.decode_sub(br, e)
+        br.consume(e & 0xFF);
+        e >> 16
     }
 
+    /// Subtable lookup for root entry `e`, given the bit buffer (by value, so
+    /// the reader stays in registers in the caller).
     #[inline(never)]
-    fn decode_sub(&self, br: &mut BitReader<'_>, e: u32) -> u32 {
-        br.consume(Self::BITS);
-        let idx = (e >> 16) as usize + br.peek(e & 0xFF) as usize;
-        let e2 = self.sub.get(idx).copied().unwrap_or(0);
-        br.consume(e2 & 0xFF);
-        e2 >> 16
+    fn sub_entry(&self, e: u32, buf: u64) -> u32 {
+        let sub_bits = e & 0x1F;
+        let idx = (e >> 16) as usize + ((buf << Self::BITS) >> (64 - sub_bits)) as usize;
+        self.sub.get(idx).copied().unwrap_or(0)
     }
 }
 
@@ -375,34 +442,44 @@ pub(crate) fn copy_match(
     }
     let end = pos + length;
     let src = pos - offset;
-    if offset >= 8 && end + 8 <= out.len() {
-        // Word-at-a-time copy; each 8-byte read finishes before the write
-        // that could overlap it, so offsets >= 8 replicate correctly. It
-        // may write up to 7 bytes past `end`, which stay inside `out` and
-        // are overwritten later.
-        let mut s = src;
-        let mut d = pos;
-        loop {
-            copy8(out, s, d);
-            d += 8;
-            s += 8;
-            if d >= end {
-                break;
+    if offset >= 8 && end + 24 <= out.len() {
+        // Word-at-a-time copy. Each 8-byte read completes before the write
+        // that could overlap it, so any offset >= 8 replicates correctly.
+        // The first 24 bytes are copied unconditionally (most matches are
+        // that short, and a fixed-length copy avoids a mispredicted loop
+        // exit); the rest, if any, 8 bytes at a time. Up to 23 bytes past
+        // `end` may be written; they stay inside `out` and are overwritten
+        // later.
+        //
+        // SAFETY: checked just above: src = pos - offset < pos, and
+        // end + 24 <= out.len(). Writes are 8 bytes at d = pos + 8k, for
+        // d < max(end, pos + 24) <= end + 16, so all lie in
+        // out[pos..end + 24]; each read is 8 bytes at d - offset, below the
+        // write position, so also in bounds. Unaligned accesses go through
+        // read/write_unaligned. Measured: per-word `copy_within` re-checks
+        // bounds on every word and costs ~2x the instructions here.
+        unsafe {
+            let base = out.as_mut_ptr();
+            let mut s = base.add(src) as *const u8;
+            let mut d = base.add(pos);
+            let e = base.add(end);
+            for _ in 0..3 {
+                let w = (s as *const u64).read_unaligned();
+                (d as *mut u64).write_unaligned(w);
+                s = s.add(8);
+                d = d.add(8);
+            }
+            while d < e {
+                let w = (s as *const u64).read_unaligned();
+                (d as *mut u64).write_unaligned(w);
+                s = s.add(8);
+                d = d.add(8);
             }
         }
         return Ok(end);
     }
     copy_match_slow(out, src, pos, end, offset);
     Ok(end)
-}
-
-#[inline(always)]
-fn copy8(out: &mut [u8], s: usize, d: usize) {
-    if let (Some(a), true) = (out.get(s..s + 8), d + 8 <= out.len()) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(a);
-        out[d..d + 8].copy_from_slice(&w);
-    }
 }
 
 #[inline(never)]
@@ -462,7 +539,7 @@ mod tests {
                 let lo = ((v >> 32) & 0xFFFF) as u16;
                 [hi.to_le_bytes(), lo.to_le_bytes()].concat()
             };
-            let mut br = BitReader::new(&bytes, 0);
+            let mut br = BitReader::<false>::new(&bytes, bytes.len(), 0);
             br.refill();
             assert_eq!(t.decode(&mut br) as usize, k, "symbol {k}");
         }

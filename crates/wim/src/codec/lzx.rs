@@ -18,7 +18,7 @@
 //! unit if already aligned), then raw little-endian R0, R1, R2 and the bytes,
 //! plus one pad byte if the block size is odd.
 
-use super::xpress::huffman::{copy_match, BitReader, DecodeTable};
+use super::xpress::huffman::{copy_match, swap_units, BitReader, DecodeTable};
 use super::{DecodeError, Decompressor};
 
 const NUM_CHARS: usize = 256;
@@ -92,6 +92,8 @@ pub struct LzxDecompressor {
     len_lens: Vec<u8>,
     pre_lens: [u8; PRE_SYMS],
     aligned_lens: [u8; ALIGNED_SYMS],
+    /// The chunk's coding units, pre-swapped for the bit reader.
+    units: Vec<u8>,
 }
 
 impl LzxDecompressor {
@@ -125,6 +127,7 @@ impl LzxDecompressor {
             len_lens: vec![0; LEN_SYMS + LENS_OVERRUN],
             pre_lens: [0; PRE_SYMS],
             aligned_lens: [0; ALIGNED_SYMS],
+            units: Vec::with_capacity(max_chunk_size + 64),
         })
     }
 }
@@ -134,10 +137,26 @@ impl Decompressor for LzxDecompressor {
         if output.len() > 1 << self.window_order {
             return Err(DecodeError::BadChunkSize(output.len()));
         }
+        let mut units = std::mem::take(&mut self.units);
+        swap_units(input, &mut units);
+        let res = self.decompress_units(&units, input, output);
+        self.units = units;
+        res
+    }
+}
+
+impl LzxDecompressor {
+    /// Decode a chunk; `units` is `input` as prepared by [`swap_units`].
+    fn decompress_units(
+        &mut self,
+        units: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), DecodeError> {
         self.main_lens.fill(0);
         self.len_lens.fill(0);
         let mut recent = [1u32; 3];
-        let mut br = BitReader::new(input, 0);
+        let mut br = BitReader::<true>::new(units, input.len(), 0);
         let out_len = output.len();
         let mut op = 0usize;
         let mut may_have_e8 = false;
@@ -217,13 +236,11 @@ impl Decompressor for LzxDecompressor {
         }
         Ok(())
     }
-}
 
-impl LzxDecompressor {
     /// Read the main and length codeword lengths of a verbatim or aligned
     /// block: three precode-compressed sections (literals, match headers,
     /// lengths), each delta-coded against the previous block's lengths.
-    fn read_lens_main(&mut self, br: &mut BitReader<'_>) -> Result<(), DecodeError> {
+    fn read_lens_main(&mut self, br: &mut BitReader<'_, true>) -> Result<(), DecodeError> {
         let n = self.num_main_syms;
         read_lens(
             br,
@@ -256,7 +273,7 @@ impl LzxDecompressor {
     #[inline(never)]
     fn decode_block(
         &self,
-        br: &mut BitReader<'_>,
+        reader: &mut BitReader<'_, true>,
         out: &mut [u8],
         mut op: usize,
         block_end: usize,
@@ -270,25 +287,45 @@ impl LzxDecompressor {
             MAX_OFFSET_SLOTS
         };
         let out = &mut out[..block_end];
-        while op < block_end {
+        // Work on a local copy so the bit buffer lives in registers.
+        let mut bits = *reader;
+        let br = &mut bits;
+        'main: while op < block_end {
             br.refill();
-            // >= 48 bits: two 16-bit main symbols fit.
-            let mut sym = main.decode(br);
-            if sym < NUM_CHARS as u32 {
-                out[op] = sym as u8;
-                op += 1;
-                if op == block_end {
-                    break;
+            // >= 48 bits: three 16-bit main symbols fit.
+            let sym = 'literals: {
+                if let Some(w) = out.get_mut(op..op + 3) {
+                    let s0 = main.decode(br);
+                    if s0 >= NUM_CHARS as u32 {
+                        break 'literals s0;
+                    }
+                    w[0] = s0 as u8;
+                    let s1 = main.decode(br);
+                    if s1 >= NUM_CHARS as u32 {
+                        op += 1;
+                        break 'literals s1;
+                    }
+                    w[1] = s1 as u8;
+                    let s2 = main.decode(br);
+                    if s2 >= NUM_CHARS as u32 {
+                        op += 2;
+                        break 'literals s2;
+                    }
+                    w[2] = s2 as u8;
+                    op += 3;
+                    continue 'main;
                 }
-                sym = main.decode(br);
-                if sym < NUM_CHARS as u32 {
-                    out[op] = sym as u8;
+                // The last one or two bytes of the block.
+                let s0 = main.decode(br);
+                if s0 < NUM_CHARS as u32 {
+                    out[op] = s0 as u8;
                     op += 1;
-                    continue;
+                    continue 'main;
                 }
-            }
-            // Match: refill to >= 48 bits, enough for a length symbol (16),
-            // the extra offset bits (<= 17, or <= 14 + a 7-bit aligned
+                s0
+            };
+            // Match: refill to >= 48 bits, enough for a length symbol (16)
+            // and the extra offset bits (<= 17, or <= 14 + a 7-bit aligned
             // symbol).
             br.refill();
             let m = sym - NUM_CHARS as u32;
@@ -319,6 +356,7 @@ impl LzxDecompressor {
             recent[0] = offset;
             op = copy_match(out, op, offset as usize, length, block_end)?;
         }
+        *reader = bits;
         Ok(op)
     }
 }
@@ -326,7 +364,7 @@ impl LzxDecompressor {
 /// Read one precode-compressed section of codeword lengths into
 /// `lens[start..start + count]`, updating the old values in place.
 fn read_lens(
-    br: &mut BitReader<'_>,
+    br: &mut BitReader<'_, true>,
     pre: &mut DecodeTable<PRE_ROOT>,
     pre_lens: &mut [u8; PRE_SYMS],
     lens: &mut [u8],
@@ -377,28 +415,20 @@ fn undo_e8(buf: &mut [u8]) {
     }
     let limit = buf.len() - 10;
     let mut i = 0usize;
-    'outer: while i < limit {
-        // Find the next E8 byte, eight bytes at a time.
-        loop {
-            if i + 8 <= limit {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&buf[i..i + 8]);
-                let x = u64::from_le_bytes(w) ^ 0xE8E8_E8E8_E8E8_E8E8;
-                let hit = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
-                if hit != 0 {
-                    i += (hit.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            } else {
-                while i < limit && buf[i] != 0xE8 {
-                    i += 1;
-                }
-                if i >= limit {
-                    break 'outer;
-                }
+    while i < limit {
+        // Skip 32-byte blocks without an E8 byte; the OR-fold over a fixed
+        // array compiles to SIMD compares.
+        while let Some(blk) = buf.get(i..limit).and_then(|r| r.first_chunk::<32>()) {
+            if blk.iter().fold(false, |a, &b| a | (b == 0xE8)) {
                 break;
             }
+            i += 32;
+        }
+        while i < limit && buf[i] != 0xE8 {
+            i += 1;
+        }
+        if i >= limit {
+            break;
         }
         let target = &mut buf[i + 1..i + 5];
         let abs = i32::from_le_bytes([target[0], target[1], target[2], target[3]]);

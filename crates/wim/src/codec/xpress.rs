@@ -76,10 +76,10 @@ impl Decompressor for XpressDecompressor {
 /// Positions past the end of `input` are pulled back by whole units, since
 /// that reader never advances over a unit it could not load.
 #[inline]
-fn lazy_byte_pos(br: &BitReader<'_>, lazy_bits: u32) -> usize {
+fn lazy_byte_pos(br: &BitReader<'_, false>, lazy_bits: u32) -> usize {
     let ahead = ((br.avail() - lazy_bits) / 8) as usize;
     let q = br.pos() - ahead;
-    let len = br.data().len();
+    let len = br.limit();
     if q > len {
         q - ((q - len + 1) & !1)
     } else {
@@ -88,38 +88,50 @@ fn lazy_byte_pos(br: &BitReader<'_>, lazy_bits: u32) -> usize {
 }
 
 fn decode(table: &DecodeTable<ROOT>, input: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
-    let mut br = BitReader::new(input, NUM_SYMBOLS / 2);
+    let mut br = BitReader::<false>::new(input, input.len(), NUM_SYMBOLS / 2);
     let out_len = out.len();
     let mut op = 0usize;
-    while op < out_len {
+    'main: while op < out_len {
         br.refill();
         // >= 48 bits: room for three 15-bit symbols.
-        let mut sym = table.decode(&mut br);
-        if sym < 256 {
-            out[op] = sym as u8;
-            op += 1;
-            if op == out_len {
-                break;
-            }
-            sym = table.decode(&mut br);
-            if sym < 256 {
-                out[op] = sym as u8;
-                op += 1;
-                if op == out_len {
-                    break;
+        let sym = 'literals: {
+            if let Some(w) = out.get_mut(op..op + 3) {
+                let s0 = table.decode(&mut br);
+                if s0 >= 256 {
+                    break 'literals s0;
                 }
-                sym = table.decode(&mut br);
-                if sym < 256 {
-                    out[op] = sym as u8;
+                w[0] = s0 as u8;
+                let s1 = table.decode(&mut br);
+                if s1 >= 256 {
                     op += 1;
-                    continue;
+                    break 'literals s1;
                 }
+                w[1] = s1 as u8;
+                let s2 = table.decode(&mut br);
+                if s2 >= 256 {
+                    op += 2;
+                    break 'literals s2;
+                }
+                w[2] = s2 as u8;
+                op += 3;
+                continue 'main;
             }
+            // The last one or two bytes of the chunk.
+            let s0 = table.decode(&mut br);
+            if s0 < 256 {
+                out[op] = s0 as u8;
+                op += 1;
+                continue 'main;
+            }
+            s0
+        };
+        // Match. Hold at least 16 bits: enough for the offset bits (<= 15)
+        // and for the lazy reader's position computation below, which needs
+        // avail >= that reader's 16 + (avail mod 16) bits (true for any
+        // avail >= 16).
+        if br.avail() < 16 {
+            br.refill();
         }
-        // Match. Refill so that at least 48 bits are held: enough for the
-        // offset bits and for the lazy reader's position computation below,
-        // which needs avail >= that reader's 16..=31 buffered bits.
-        br.refill();
         let m = sym - 256;
         let log2_offset = m >> 4;
         let mut length = (m & 0x0F) as usize;
