@@ -149,8 +149,6 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
                 rel.display()
             );
         }
-        if !ma.is_dir() {
-            assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
-        }
+        assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
     }
 }

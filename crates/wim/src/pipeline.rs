@@ -231,6 +231,24 @@ fn produce(
                         .map_err(|e| chunk_error(wim, &groups[j.group], &j.chunk, e))
                 })
         })?;
+        // Drop the compressed bytes just used from our resident set (jobs
+        // are in file order, so each part's span is one range).
+        let mut span: Option<(u16, u64, u64)> = None;
+        for j in &jobs[w.clone()] {
+            let part = wim.resources[groups[j.group].resource as usize].part;
+            let (lo, hi) = (j.chunk.file_offset, j.chunk.file_offset + j.chunk.compressed_len as u64);
+            span = match span {
+                Some((p, a, b)) if p == part => Some((p, a.min(lo), b.max(hi))),
+                Some((p, a, b)) => {
+                    wim.parts[p as usize].data.release(a..b);
+                    Some((part, lo, hi))
+                }
+                None => Some((part, lo, hi)),
+            };
+        }
+        if let Some((p, a, b)) = span {
+            wim.parts[p as usize].data.release(a..b);
+        }
         if tx.send((wi, buf)).is_err() {
             // The consumer stopped; its error is reported by the caller.
             return Ok(());

@@ -45,6 +45,32 @@ impl std::ops::Deref for Data {
     }
 }
 
+impl Data {
+    /// Tell the kernel we are done with `range` of the file for now, so a
+    /// streaming read of a huge WIM does not keep it all in our resident
+    /// set. The pages stay in the page cache; touching them again simply
+    /// faults them back in.
+    pub fn release(&self, range: std::ops::Range<u64>) {
+        if let Data::Mapped(m) = self {
+            const PAGE: u64 = 4096;
+            let start = range.start.div_ceil(PAGE) * PAGE;
+            let end = (range.end.min(m.len() as u64) / PAGE) * PAGE;
+            if end > start {
+                // SAFETY: the mapping is private and read-only, so dropping
+                // its pages cannot discard modifications; later reads see
+                // the file's contents again.
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start as usize,
+                        (end - start) as usize,
+                    )
+                };
+            }
+        }
+    }
+}
+
 /// One file of a WIM set.
 pub struct Part {
     pub path: PathBuf,
