@@ -32,6 +32,15 @@ enum Command {
     /// Create, inspect, check and convert VHDX virtual disks.
     #[command(subcommand)]
     Vhdx(cmd::vhdx::VhdxCommand),
+    /// Format, list, read, write and check NTFS volumes.
+    #[command(subcommand)]
+    Ntfs(cmd::ntfs::NtfsCommand),
+    /// Read and edit registry hives offline.
+    #[command(subcommand)]
+    Hive(cmd::hive::HiveCommand),
+    /// Inspect BCD stores (boot configuration).
+    #[command(subcommand)]
+    Bcd(cmd::bcd::BcdCommand),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +56,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Wim(c) => cmd::wim::run(c, &ctx),
         Command::Vhdx(c) => cmd::vhdx::run(c, &ctx),
+        Command::Ntfs(c) => cmd::ntfs::run(c, &ctx),
+        Command::Hive(c) => cmd::hive::run(c, &ctx),
+        Command::Bcd(c) => cmd::bcd::run(c, &ctx),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,8 @@
 //! One module per verb group.
 
+pub mod bcd;
+pub mod hive;
+pub mod ntfs;
 pub mod vhdx;
 pub mod wim;
 
