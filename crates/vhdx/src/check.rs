@@ -214,9 +214,7 @@ pub fn check(d: &Vhdx) -> Vec<Finding> {
             warn(format!("BAT entry {i}: old (v0.95) UNMAPPED state 5"));
         }
         if !is_sb && d.params.leave_block_allocated {
-            if s != bat::FULLY_PRESENT {
-                fixed_ok = false;
-            } else if e.file_offset() < prev_end {
+            if s != bat::FULLY_PRESENT || e.file_offset() < prev_end {
                 fixed_ok = false;
             } else {
                 prev_end = e.file_offset();

@@ -133,7 +133,7 @@ fn read_vec(
     off: u64,
     len: u64,
 ) -> Result<Vec<u8>> {
-    let end = off.checked_add(len).unwrap_or(u64::MAX);
+    let end = off.saturating_add(len);
     if end > dev.len() {
         return Err(Error::corrupt(
             name,
