@@ -376,8 +376,22 @@ impl BitReader<'_> {
 /// and are resolved by a canonical-code walk ([`AdaptiveCode::decode_long`]).
 #[derive(Clone)]
 struct AdaptiveCode<const N: usize, const T: usize> {
-    table: [u16; T],
+    code: DecodeTables<N, T>,
     freqs: [u32; N],
+    num_syms: usize,
+    /// The tables for all-ones frequencies (the state at the start of every
+    /// chunk) and the symbol count they were built for, so that a chunk
+    /// start is a copy instead of a build.
+    initial: Option<(usize, Box<DecodeTables<N, T>>)>,
+    until_rebuild: u32,
+    rebuild_freq: u32,
+    scratch: BuildScratch<N>,
+}
+
+/// What decoding with a built code needs.
+#[derive(Clone)]
+struct DecodeTables<const N: usize, const T: usize> {
+    table: [u16; T],
     /// Symbols sorted by (codeword length, symbol): canonical order.
     sorted: [u16; N],
     /// Per codeword length: first canonical codeword, number of codewords,
@@ -385,10 +399,6 @@ struct AdaptiveCode<const N: usize, const T: usize> {
     first_code: [u32; MAX_CODEWORD_LEN + 1],
     count: [u32; MAX_CODEWORD_LEN + 1],
     first_index: [u32; MAX_CODEWORD_LEN + 1],
-    num_syms: usize,
-    until_rebuild: u32,
-    rebuild_freq: u32,
-    scratch: BuildScratch<N>,
 }
 
 /// Work space for [`build_lengths`], kept with each code so rebuilding
@@ -408,13 +418,16 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
 
     fn new(rebuild_freq: u32) -> Box<Self> {
         let mut c = Box::new(AdaptiveCode {
-            table: [0; T],
+            code: DecodeTables {
+                table: [0; T],
+                sorted: [0; N],
+                first_code: [0; MAX_CODEWORD_LEN + 1],
+                count: [0; MAX_CODEWORD_LEN + 1],
+                first_index: [0; MAX_CODEWORD_LEN + 1],
+            },
             freqs: [1; N],
-            sorted: [0; N],
-            first_code: [0; MAX_CODEWORD_LEN + 1],
-            count: [0; MAX_CODEWORD_LEN + 1],
-            first_index: [0; MAX_CODEWORD_LEN + 1],
             num_syms: N,
+            initial: None,
             until_rebuild: rebuild_freq,
             rebuild_freq,
             scratch: BuildScratch {
@@ -434,7 +447,16 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
     fn reset(&mut self, num_syms: usize) {
         self.num_syms = num_syms.min(N);
         self.freqs.fill(1);
-        self.build();
+        match &self.initial {
+            Some((n, tables)) if *n == self.num_syms => {
+                self.code.clone_from(tables);
+                self.until_rebuild = self.rebuild_freq;
+            }
+            _ => {
+                self.build();
+                self.initial = Some((self.num_syms, Box::new(self.code.clone())));
+            }
+        }
     }
 
     /// Build the code from the current frequencies.
@@ -463,8 +485,8 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
         if n < 2 {
             // Zero or one symbol: the compressor's codeword for symbol 0 is
             // the single bit 0. Decode everything as symbol 0, length 1.
-            self.table.fill(1);
-            self.count = [0; MAX_CODEWORD_LEN + 1];
+            self.code.table.fill(1);
+            self.code.count = [0; MAX_CODEWORD_LEN + 1];
             return;
         }
         let mut count = [0u32; MAX_CODEWORD_LEN + 1];
@@ -475,11 +497,11 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
         for l in 1..=MAX_CODEWORD_LEN {
             next_index[l + 1] = next_index[l] + count[l];
         }
-        self.first_index = [0; MAX_CODEWORD_LEN + 1];
-        self.first_index[1..].copy_from_slice(&next_index[1..=MAX_CODEWORD_LEN]);
+        self.code.first_index = [0; MAX_CODEWORD_LEN + 1];
+        self.code.first_index[1..].copy_from_slice(&next_index[1..=MAX_CODEWORD_LEN]);
         for (sym, &l) in lens.iter().enumerate() {
             let slot = &mut next_index[l as usize];
-            if let Some(s) = self.sorted.get_mut(*slot as usize) {
+            if let Some(s) = self.code.sorted.get_mut(*slot as usize) {
                 *s = sym as u16;
             }
             *slot += 1;
@@ -487,11 +509,11 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
         // Canonical codewords: each length starts right after the previous
         // length's last codeword, shifted left by one.
         let mut code = 0u32;
-        for (first, &c) in self.first_code.iter_mut().zip(&count).skip(1) {
+        for (first, &c) in self.code.first_code.iter_mut().zip(&count).skip(1) {
             *first = code;
             code = (code + c) << 1;
         }
-        self.count = count;
+        self.code.count = count;
 
         // Root table: codes of length <= tb fill contiguous ranges in
         // canonical order, starting at entry 0.
@@ -500,22 +522,22 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
         for (l, &c) in count.iter().enumerate().take(tb + 1).skip(1) {
             let span = 1usize << (tb - l);
             for _ in 0..c {
-                let sym = self.sorted[idx];
+                let sym = self.code.sorted[idx];
                 idx += 1;
                 let end = (at + span).min(T);
-                self.table[at..end].fill((sym << 4) | l as u16);
+                self.code.table[at..end].fill((sym << 4) | l as u16);
                 at = end;
             }
         }
         // The rest are prefixes of longer codewords.
-        self.table[at..].fill(0);
+        self.code.table[at..].fill(0);
     }
 
     /// Decode one symbol, count it, and rebuild when due.
     #[inline(always)]
     fn decode(&mut self, bits: &mut BitReader<'_>) -> usize {
         bits.ensure(MAX_CODEWORD_LEN as u32);
-        let entry = self.table[bits.peek(Self::TABLE_BITS) as usize & (T - 1)];
+        let entry = self.code.table[bits.peek(Self::TABLE_BITS) as usize & (T - 1)];
         let (sym, len) = if entry & 15 != 0 {
             ((entry >> 4) as usize, (entry & 15) as u32)
         } else {
@@ -539,10 +561,10 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
     fn decode_long(&self, window: u32) -> (usize, u32) {
         for l in (Self::TABLE_BITS as usize + 1)..=MAX_CODEWORD_LEN {
             let prefix = window >> (MAX_CODEWORD_LEN - l);
-            let d = prefix.wrapping_sub(self.first_code[l]);
-            if d < self.count[l] {
-                let i = (self.first_index[l] + d) as usize;
-                return (self.sorted.get(i).map_or(0, |&s| s as usize), l as u32);
+            let d = prefix.wrapping_sub(self.code.first_code[l]);
+            if d < self.code.count[l] {
+                let i = (self.code.first_index[l] + d) as usize;
+                return (self.code.sorted.get(i).map_or(0, |&s| s as usize), l as u32);
             }
         }
         // Unreachable for the complete codes built above; stay defined.
@@ -576,27 +598,34 @@ fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildScratch<N>) {
 
     // Two-queue Huffman construction. `node_freq[e]` is the weight of
     // internal node e; `parent[e]` its parent. Leaves are consumed in
-    // order from `keys`, internal nodes in creation order.
-    let leaf = |i: usize| keys[i] >> 10;
-    let (mut i, mut b, mut e) = (0usize, 0usize, 0usize);
-    while e < n - 1 {
-        let w;
-        if i + 1 < n && (b == e || leaf(i + 1) <= node_freq[b]) {
-            w = leaf(i) + leaf(i + 1);
-            i += 2;
-        } else if b + 2 <= e && (i >= n || node_freq[b + 1] < leaf(i)) {
-            w = node_freq[b] + node_freq[b + 1];
-            parent[b] = e as u16;
-            parent[b + 1] = e as u16;
-            b += 2;
+    // order from `keys`, internal nodes in creation order; each new node
+    // takes the two lightest of the queue heads, one at a time, a leaf
+    // winning ties. Written without data-dependent branches (they are
+    // unpredictable and rebuilds are frequent): exhausted queues read as
+    // u32::MAX, and `parent[b]` is written even when node b is not taken,
+    // which is harmless because its real parent is written when it is.
+    let leaf_at = |i: usize| {
+        let f = keys[i.min(n - 1)] >> 10;
+        if i < n {
+            f
         } else {
-            w = leaf(i) + node_freq[b];
+            u32::MAX
+        }
+    };
+    let (mut i, mut b) = (0usize, 0usize);
+    for e in 0..n - 1 {
+        node_freq[e] = u32::MAX;
+        let mut w = 0u32;
+        for _ in 0..2 {
+            let lf = leaf_at(i);
+            let nf = node_freq[b];
+            let take_leaf = lf <= nf;
+            w += if take_leaf { lf } else { nf };
             parent[b] = e as u16;
-            i += 1;
-            b += 1;
+            i += take_leaf as usize;
+            b += !take_leaf as usize;
         }
         node_freq[e] = w;
-        e += 1;
     }
 
     // Walk internal nodes from the root down, tracking how many leaves sit
@@ -712,58 +741,84 @@ impl X86Filter {
         let mut last_x86: i64 = -X86_MAX_TRANSLATION_OFFSET - 1;
         let mut p = 1usize;
         while p < limit {
-            p = next_candidate(data, p, limit);
-            if p >= limit {
-                break;
-            }
-            let w: [u8; 8] = match data.get(p..p + 8) {
-                Some(w) => [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]],
-                None => break,
-            };
-            let (operand_at, max_offset) = match w[0] {
-                0xE8 => (1, X86_MAX_TRANSLATION_OFFSET >> 1),
-                0xE9 => {
-                    // JMP rel32 is deliberately not translated; skip it.
-                    p += 5;
-                    continue;
+            // Candidates in data[q..q + 16] (in bounds: q < size - 16).
+            let q = p;
+            let mut mask = candidate_mask(data, q);
+            loop {
+                if mask == 0 {
+                    p = p.max(q + 16);
+                    break;
                 }
-                0xFF if w[1] == 0x15 => (2, X86_MAX_TRANSLATION_OFFSET),
-                0xF0 if w[1] == 0x83 && w[2] == 0x05 => (3, X86_MAX_TRANSLATION_OFFSET),
-                0x48 | 0x4C
-                    if w[2] & 0x07 == 0x05
-                        && (w[1] == 0x8D
-                            || (w[1] == 0x8B && w[0] & 0x04 == 0 && w[2] & 0xF0 == 0)) =>
-                {
-                    (3, X86_MAX_TRANSLATION_OFFSET)
+                let c = q + mask.trailing_zeros() as usize;
+                if c >= limit {
+                    p = limit;
+                    break;
                 }
-                _ => {
-                    p += 1;
-                    continue;
+                p = translate_at(data, c, base, &mut last_x86, table);
+                // Forget candidates the translation stepped over.
+                let skipped = p - q;
+                if skipped >= 16 {
+                    break;
                 }
-            };
-            let pos = p as i64;
-            let q = p + operand_at;
-            let mut operand = u32::from_le_bytes([
-                w[operand_at],
-                w[operand_at + 1],
-                w[operand_at + 2],
-                w[operand_at + 3],
-            ]);
-            if pos - last_x86 <= max_offset {
-                operand = operand.wrapping_sub(p as u32);
-                data[q..q + 4].copy_from_slice(&operand.to_le_bytes());
+                mask &= u32::MAX << skipped;
             }
-            let target = (p as u32).wrapping_add(operand & 0xffff) as u16;
-            let end = p + operand_at + 3;
-            let stamp = base + end as u32;
-            let slot = &mut table[target as usize];
-            if stamp.wrapping_sub(*slot) <= X86_WINDOW {
-                last_x86 = end as i64;
-            }
-            *slot = stamp;
-            p = q + 4;
         }
     }
+}
+
+/// Undo the translation of one candidate opcode at `p` (`p < size - 16`,
+/// so `data[p..p + 8]` exists) and return where scanning resumes.
+#[inline(always)]
+fn translate_at(
+    data: &mut [u8],
+    p: usize,
+    base: u32,
+    last_x86: &mut i64,
+    table: &mut [u32],
+) -> usize {
+    let Some(bytes) = data.get(p..p + 8) else {
+        return data.len();
+    };
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    let (operand_at, max_offset) = match w[0] {
+        0xE8 => (1, X86_MAX_TRANSLATION_OFFSET >> 1),
+        // JMP rel32 is deliberately not translated; skip it.
+        0xE9 => return p + 5,
+        0xFF if w[1] == 0x15 => (2, X86_MAX_TRANSLATION_OFFSET),
+        0xF0 if w[1] == 0x83 && w[2] == 0x05 => (3, X86_MAX_TRANSLATION_OFFSET),
+        // REX.W LEA / MOV with (approximately) RIP-relative addressing.
+        0x48 | 0x4C
+            if w[2] & 0x07 == 0x05
+                && (w[1] == 0x8D || (w[1] == 0x8B && w[0] & 0x04 == 0 && w[2] & 0xF0 == 0)) =>
+        {
+            (3, X86_MAX_TRANSLATION_OFFSET)
+        }
+        _ => return p + 1,
+    };
+    let q = p + operand_at;
+    let mut operand = u32::from_le_bytes([
+        w[operand_at],
+        w[operand_at + 1],
+        w[operand_at + 2],
+        w[operand_at + 3],
+    ]);
+    if p as i64 - *last_x86 <= max_offset {
+        operand = operand.wrapping_sub(p as u32);
+        if let Some(dst) = data.get_mut(q..q + 4) {
+            dst.copy_from_slice(&operand.to_le_bytes());
+        }
+    }
+    let target = (p as u32).wrapping_add(operand & 0xffff) as u16;
+    let end = p + operand_at + 3;
+    let stamp = base + end as u32;
+    if let Some(slot) = table.get_mut(target as usize) {
+        if stamp.wrapping_sub(*slot) <= X86_WINDOW {
+            *last_x86 = end as i64;
+        }
+        *slot = stamp;
+    }
+    q + 4
 }
 
 /// Is `b` a byte that can start a translated instruction?
@@ -772,34 +827,33 @@ fn is_candidate(b: u8) -> bool {
     matches!(b, 0x48 | 0x4C | 0xE8 | 0xE9 | 0xF0 | 0xFF)
 }
 
-/// Position of the next candidate opcode byte in `data[p..limit]`, or
-/// `limit`.
+/// Bit k set iff `data[q + k]` is a candidate opcode byte, k < 16 (bytes
+/// past the end count as non-candidates).
 #[inline(always)]
-fn next_candidate(data: &[u8], mut p: usize, limit: usize) -> usize {
+fn candidate_mask(data: &[u8], q: usize) -> u32 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
-        // SAFETY: the only requirement of a `#[target_feature(enable =
-        // "sse2")]` function is that the CPU supports SSE2, which this cfg
-        // guarantees (SSE2 is in the x86-64 baseline). The function itself
-        // is safe code with bounds-checked slice reads.
-        p = unsafe { sse2::skip_non_candidates(data, p, limit) };
-    }
-    while p < limit {
-        if is_candidate(data[p]) {
-            return p;
+        if let Some(block) = data.get(q..q + 16) {
+            // SAFETY: the only requirement of a `#[target_feature(enable =
+            // "sse2")]` function is that the CPU supports SSE2, which this
+            // cfg guarantees (SSE2 is in the x86-64 baseline). The function
+            // body is safe code.
+            return unsafe { sse2::candidate_mask16(block) };
         }
-        p += 1;
     }
-    limit
+    let mut mask = 0u32;
+    for (k, &b) in data.iter().skip(q).take(16).enumerate() {
+        mask |= (is_candidate(b) as u32) << k;
+    }
+    mask
 }
 
-/// 16-bytes-at-a-time candidate scan (measured: the x86 filter went from
-/// ~22% of decode time to a few percent). Inside these `sse2` functions the
-/// value-only intrinsics are safe; the 16 bytes come from ordinary slice
-/// reads, no raw pointers.
+/// 16-bytes-at-a-time candidate test (measured: the x86 filter went from
+/// ~22% of decode time to under 10%). Inside these `sse2` functions the
+/// value-only intrinsics are safe; the bytes come from an ordinary slice,
+/// no raw pointers.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
-    use super::is_candidate;
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
     };
@@ -810,34 +864,25 @@ mod sse2 {
         _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))
     }
 
-    /// Advance `p` past whole 16-byte blocks without candidates; stops at a
-    /// candidate or where fewer than 16 bytes remain before `limit`.
+    /// `block` must be 16 bytes long (shorter blocks read as zeros).
     #[inline]
     #[target_feature(enable = "sse2")]
-    pub(super) fn skip_non_candidates(data: &[u8], mut p: usize, limit: usize) -> usize {
-        debug_assert!(is_candidate(0xE8));
-        while p + 16 <= limit {
-            let Some(block) = data.get(p..p + 16) else {
-                break;
-            };
-            let (lo, hi) = block.split_at(8);
-            let lo = i64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
-            let hi = i64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
-            let v = _mm_set_epi64x(hi, lo);
-            let m = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_or_si128(eq(v, 0x48), eq(v, 0x4C)),
-                    _mm_or_si128(eq(v, 0xE8), eq(v, 0xE9)),
-                ),
-                _mm_or_si128(eq(v, 0xF0), eq(v, 0xFF)),
-            );
-            let mask = _mm_movemask_epi8(m) as u32;
-            if mask != 0 {
-                return p + mask.trailing_zeros() as usize;
-            }
-            p += 16;
+    pub(super) fn candidate_mask16(block: &[u8]) -> u32 {
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        if let (Some(l), Some(h)) = (block.get(..8), block.get(8..16)) {
+            lo.copy_from_slice(l);
+            hi.copy_from_slice(h);
         }
-        p
+        let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
+        let m = _mm_or_si128(
+            _mm_or_si128(
+                _mm_or_si128(eq(v, 0x48), eq(v, 0x4C)),
+                _mm_or_si128(eq(v, 0xE8), eq(v, 0xE9)),
+            ),
+            _mm_or_si128(eq(v, 0xF0), eq(v, 0xFF)),
+        );
+        _mm_movemask_epi8(m) as u32
     }
 }
 
@@ -936,7 +981,7 @@ impl LzmsDecompressor {
                 if !rc.bit(&mut probs.lz_is_rep, &mut lz_state) {
                     let slot = OFFSET_SLOTS[lz_offset.decode(&mut bits).min(MAX_OFFSET_SYMS - 1)];
                     offset = slot.base + bits.bits(slot.extra);
-                    recent_lz.copy_within(0..3, 1);
+                    recent_lz = [offset, recent_lz[0], recent_lz[1], recent_lz[2]];
                 } else {
                     let k = if !rc.bit(&mut probs.lz_rep[0], &mut lz_rep_state[0]) {
                         0
@@ -945,12 +990,8 @@ impl LzmsDecompressor {
                     } else {
                         2
                     };
-                    let from = k + (prev == Prev::Lz) as usize;
-                    offset = recent_lz[from];
-                    recent_lz[from] = recent_lz[k];
-                    recent_lz.copy_within(0..k, 1);
+                    offset = take_recent(&mut recent_lz, k, prev == Prev::Lz);
                 }
-                recent_lz[0] = offset;
                 prev = Prev::Lz;
 
                 let length = read_length(length_code, &mut bits);
@@ -973,7 +1014,7 @@ impl LzmsDecompressor {
                         OFFSET_SLOTS[delta_offset.decode(&mut bits).min(MAX_OFFSET_SYMS - 1)];
                     let raw = slot.base + bits.bits(slot.extra);
                     pair = (power, raw);
-                    recent_delta.copy_within(0..3, 1);
+                    recent_delta = [pair, recent_delta[0], recent_delta[1], recent_delta[2]];
                 } else {
                     let k = if !rc.bit(&mut probs.delta_rep[0], &mut delta_rep_state[0]) {
                         0
@@ -982,12 +1023,8 @@ impl LzmsDecompressor {
                     } else {
                         2
                     };
-                    let from = k + (prev == Prev::Delta) as usize;
-                    pair = recent_delta[from];
-                    recent_delta[from] = recent_delta[k];
-                    recent_delta.copy_within(0..k, 1);
+                    pair = take_recent(&mut recent_delta, k, prev == Prev::Delta);
                 }
-                recent_delta[0] = pair;
                 prev = Prev::Delta;
 
                 let length = read_length(length_code, &mut bits);
@@ -1008,6 +1045,27 @@ impl LzmsDecompressor {
     }
 }
 
+/// Take entry `k` of an LRU queue of recent match sources and move it to
+/// the front. The format delays queue updates by one item; equivalently,
+/// when the previous item was of the same kind (`skip`), its source sits
+/// at the front already and entry `k` is found one slot further down.
+#[inline(always)]
+fn take_recent<T: Copy>(q: &mut [T; 4], k: usize, skip: bool) -> T {
+    let from = k + skip as usize;
+    let v = q[from & 3];
+    q[from & 3] = q[k & 3];
+    match k {
+        0 => {}
+        1 => q[1] = q[0],
+        _ => {
+            q[2] = q[1];
+            q[1] = q[0];
+        }
+    }
+    q[0] = v;
+    v
+}
+
 /// Length slot plus extra bits; lengths are at least 1.
 #[inline(always)]
 fn read_length(code: &mut AdaptiveCode<NUM_LENGTH_SYMS, 512>, bits: &mut BitReader<'_>) -> usize {
@@ -1026,17 +1084,31 @@ fn read_length(code: &mut AdaptiveCode<NUM_LENGTH_SYMS, 512>, bits: &mut BitRead
 fn lz_copy(out: &mut [u8], pos: usize, offset: usize, length: usize) {
     let src = pos - offset;
     if offset >= 8 && pos + length + 8 <= out.len() {
-        // Room to spare: copy 8-byte words. Each word is read from bytes
+        // Room to spare: copy 8-byte words, each read from bytes that are
         // already final (offset >= 8); up to 7 bytes past the match are
-        // written too, and later items overwrite them.
-        let (mut s, mut d) = (src, pos);
-        let end = pos + length;
-        while d < end {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&out[s..s + 8]);
-            out[d..d + 8].copy_from_slice(&w);
-            s += 8;
-            d += 8;
+        // written too, and later items overwrite them. Raw pointers here
+        // because the bounds-checked version cost ~15% of decode time
+        // (three checks per word, measured with perf on 64 MiB chunks).
+        let base = out.as_mut_ptr();
+        // SAFETY: `src = pos - offset` (caller checked offset <= pos).
+        // Every write is at d with pos <= d < pos + length, covering
+        // d..d + 8 <= pos + length + 7 < out.len() (checked just above);
+        // every read covers s..s + 8 with s = d - offset, so
+        // s + 8 <= d <= out.len(). All accesses are unaligned u64 reads and
+        // writes inside `out`, which we hold exclusively.
+        unsafe {
+            let mut s = base.add(src);
+            let mut d = base.add(pos);
+            let end = base.add(pos + length);
+            loop {
+                let w = std::ptr::read_unaligned(s as *const u64);
+                std::ptr::write_unaligned(d as *mut u64, w);
+                s = s.add(8);
+                d = d.add(8);
+                if d >= end {
+                    break;
+                }
+            }
         }
     } else if offset >= length {
         out.copy_within(src..src + length, pos);
