@@ -83,3 +83,10 @@ pub mod reparse {
 
 /// Chunk size of the integrity table's hashed ranges.
 pub const INTEGRITY_CHUNK_SIZE: u32 = 10 * 1024 * 1024;
+
+/// SHA-1 of zero bytes: a stream with this hash is empty, whether or not the
+/// blob table lists a (zero-length) blob for it.
+pub const EMPTY_SHA1: [u8; 20] = [
+    0xda, 0x39, 0xa3, 0xee, 0x5e, 0x6b, 0x4b, 0x0d, 0x32, 0x55, 0xbf, 0xef, 0x95, 0x60, 0x18, 0x90,
+    0xaf, 0xd8, 0x07, 0x09,
+];

@@ -236,7 +236,10 @@ fn produce(
         let mut span: Option<(u16, u64, u64)> = None;
         for j in &jobs[w.clone()] {
             let part = wim.resources[groups[j.group].resource as usize].part;
-            let (lo, hi) = (j.chunk.file_offset, j.chunk.file_offset + j.chunk.compressed_len as u64);
+            let (lo, hi) = (
+                j.chunk.file_offset,
+                j.chunk.file_offset + j.chunk.compressed_len as u64,
+            );
             span = match span {
                 Some((p, a, b)) if p == part => Some((p, a.min(lo), b.max(hi))),
                 Some((p, a, b)) => {
@@ -317,6 +320,10 @@ fn consume(
             flush_group(wim, g, &mut bi, &mut hasher, sink, cs)?;
             while bi < g.blobs.len() && g.blobs[bi].offset < ce {
                 let b = &g.blobs[bi];
+                if hasher.is_none() && b.offset < cs {
+                    // Its first bytes were in a chunk we never received.
+                    return Err(missing_data(wim, g, b));
+                }
                 let h = match hasher.as_mut() {
                     Some(h) => h,
                     None => {
@@ -350,9 +357,11 @@ fn consume(
     Ok(())
 }
 
-/// Complete blobs of group `g` that end at or before `upto` and that need
-/// no (more) chunk data: empty blobs. A non-empty blob that was never fed
-/// means its data was missing: report it.
+/// Complete the blobs of group `g` that end at or before `upto` and need
+/// no more chunk data: empty blobs, or (at the end of a group, `upto` =
+/// `u64::MAX`) a blob in progress, whose hash check then tells whether all
+/// of its data arrived. A non-empty blob that never received data means the
+/// chunks that should hold it were missing: an error.
 fn flush_group(
     wim: &Wim,
     g: &Group,
@@ -363,17 +372,8 @@ fn flush_group(
 ) -> Result<()> {
     while *bi < g.blobs.len() && g.blobs[*bi].offset + g.blobs[*bi].size <= upto {
         let b = &g.blobs[*bi];
-        if b.size != 0 && hasher.is_none() && upto != u64::MAX {
-            break;
-        }
         if b.size != 0 && hasher.is_none() {
-            let res = &wim.resources[g.resource as usize];
-            return Err(FormatError::invalid(
-                res.offset,
-                "resource",
-                format!("no data was produced for blob {}", hex(&b.hash)),
-            )
-            .in_file(&wim.parts[res.part as usize].path));
+            return Err(missing_data(wim, g, b));
         }
         if hasher.is_none() {
             sink.begin(b)?;
@@ -383,6 +383,16 @@ fn flush_group(
         *bi += 1;
     }
     Ok(())
+}
+
+fn missing_data(wim: &Wim, g: &Group, b: &BlobLoc) -> Error {
+    let res = &wim.resources[g.resource as usize];
+    FormatError::invalid(
+        res.offset,
+        "resource",
+        format!("no data was produced for blob {}", hex(&b.hash)),
+    )
+    .in_file(&wim.parts[res.part as usize].path)
 }
 
 fn finish_blob(wim: &Wim, g: &Group, b: &BlobLoc, h: Sha1, sink: &mut dyn BlobSink) -> Result<()> {

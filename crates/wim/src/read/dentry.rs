@@ -16,7 +16,8 @@ pub enum StreamKind {
     Reparse,
 }
 
-/// One stream of a file. An all-zero hash means empty.
+/// One stream of a file. An all-zero hash (or the SHA-1 of nothing) means
+/// empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stream {
     /// Empty for the unnamed stream.
@@ -27,7 +28,7 @@ pub struct Stream {
 
 impl Stream {
     pub fn is_empty(&self) -> bool {
-        self.hash == [0u8; 20]
+        self.hash == [0u8; 20] || self.hash == crate::format::EMPTY_SHA1
     }
 }
 
@@ -265,4 +266,61 @@ fn read_tagged_items(
         p = (p + 8 + len).div_ceil(8) * 8;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: [u8; 20] = [1; 20];
+    const H2: [u8; 20] = [2; 20];
+    const Z: [u8; 20] = [0; 20];
+
+    #[test]
+    fn stream_kinds_follow_the_wim_rules() {
+        // Plain file: main hash is the data.
+        let s = assign_stream_kinds(0x20, vec![(String::new(), H1)]);
+        assert_eq!(
+            s,
+            vec![Stream {
+                name: String::new(),
+                hash: H1,
+                kind: StreamKind::Data
+            }]
+        );
+        // Reparse point with data: zero main hash ignored; first unnamed
+        // extra entry is the reparse data, the second the contents.
+        let s = assign_stream_kinds(
+            attr::REPARSE_POINT,
+            vec![(String::new(), Z), (String::new(), H1), (String::new(), H2)],
+        );
+        assert_eq!(s[0].kind, StreamKind::Reparse);
+        assert_eq!(s[0].hash, H1);
+        assert_eq!(s[1].kind, StreamKind::Data);
+        assert_eq!(s[1].hash, H2);
+        // Named stream with an empty unnamed stream.
+        let s = assign_stream_kinds(0x20, vec![(String::new(), Z), ("ads".into(), H1)]);
+        assert_eq!(s.len(), 2);
+        assert!(s
+            .iter()
+            .any(|x| x.name == "ads" && x.kind == StreamKind::Data));
+        assert!(s.iter().any(|x| x.name.is_empty() && x.hash == Z));
+    }
+
+    #[test]
+    fn short_or_overlong_dentries_are_errors() {
+        // Length says 200 but only 120 bytes exist.
+        let mut m = vec![0u8; 120];
+        m[0] = 200;
+        assert!(read_dentry(&m, 0).is_err());
+        // Length smaller than the fixed part.
+        let mut m = vec![0u8; 120];
+        m[0] = 50;
+        assert!(read_dentry(&m, 0).is_err());
+        // End-of-directory marker.
+        let m = vec![0u8; 8];
+        assert!(read_dentry(&m, 0).unwrap().0.is_none());
+        // Offset past the end.
+        assert!(read_dentry(&m, 1 << 40).is_err());
+    }
 }

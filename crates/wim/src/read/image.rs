@@ -378,3 +378,33 @@ fn make_inodes(
     }
     (dentries, inodes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn collation_is_case_insensitive_then_case_sensitive() {
+        let mut names = vec!["b", "A", "a", "B", "_x", "Z", "ab", "\u{e9}", "\u{c9}"];
+        names.sort_by(|a, b| collate(&u(a), &u(b)));
+        assert_eq!(
+            names,
+            vec!["A", "a", "ab", "B", "b", "Z", "_x", "\u{c9}", "\u{e9}"]
+        );
+    }
+
+    #[test]
+    fn metadata_with_no_root_or_garbage_is_rejected() {
+        assert!(Image::parse(&[]).is_err());
+        assert!(Image::parse(&[8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // Security block claiming 2^32-1 entries in 16 bytes.
+        let mut m = vec![16u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        m.extend_from_slice(&[0; 8]);
+        let e = Image::parse(&m).unwrap_err();
+        assert!(e.to_string().contains("security data"), "{e}");
+    }
+}

@@ -182,3 +182,51 @@ fn element_from(s: &quick_xml::events::BytesStart<'_>) -> Result<Element, String
         ..Default::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(s: &str) -> Vec<u8> {
+        let mut v = vec![0xff, 0xfe];
+        for u in s.encode_utf16() {
+            v.extend_from_slice(&u.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn parses_images_times_and_windows_info() {
+        let doc = "<WIM><TOTALBYTES>4332</TOTALBYTES><IMAGE INDEX=\"2\"><NAME>Nano &amp; more</NAME>\
+            <DIRCOUNT>7</DIRCOUNT><CREATIONTIME><HIGHPART>0x01D3A74E</HIGHPART><LOWPART>0x97C28976</LOWPART></CREATIONTIME>\
+            <WINDOWS><ARCH>9</ARCH><VERSION><MAJOR>10</MAJOR><BUILD>14393</BUILD></VERSION></WINDOWS></IMAGE>\
+            <IMAGE INDEX=\"1\"><NAME>First</NAME></IMAGE></WIM>";
+        let x = WimXml::parse(&utf16(doc), 0).unwrap();
+        assert_eq!(x.total_bytes(), Some(4332));
+        let img2 = x.image(2).unwrap();
+        assert_eq!(img2.text_at("NAME"), Some("Nano & more"));
+        assert_eq!(img2.text_at("DIRCOUNT").and_then(parse_u64), Some(7));
+        assert_eq!(img2.text_at("WINDOWS/VERSION/BUILD"), Some("14393"));
+        assert_eq!(
+            parse_time(img2.child("CREATIONTIME").unwrap()),
+            Some(0x01D3_A74E_97C2_8976)
+        );
+        assert_eq!(x.image(1).unwrap().text_at("NAME"), Some("First"));
+        assert!(x.image(3).is_none());
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error_not_a_panic() {
+        for bad in [
+            "<WIM><IMAGE>",
+            "<NOTWIM/>",
+            "<WIM></IMAGE></WIM>",
+            "\u{0}\u{0}<",
+        ] {
+            assert!(WimXml::parse(&utf16(bad), 0x100).is_err(), "{bad}");
+        }
+        assert!(WimXml::parse(&[0xff, 0xfe, 0x41], 0).is_err());
+        let deep = "<WIM>".to_string() + &"<A>".repeat(200) + &"</A>".repeat(200) + "</WIM>";
+        assert!(WimXml::parse(&utf16(&deep), 0).is_err());
+    }
+}
