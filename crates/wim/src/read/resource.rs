@@ -129,7 +129,7 @@ impl Resource {
             let ulen = (usize_ - i * cs).min(cs);
             let stop = if self.solid {
                 let sz = res.u32((table_off + i * 4) as usize)? as u64;
-                start.checked_add(sz).unwrap_or(u64::MAX)
+                start.saturating_add(sz)
             } else if i + 1 < n {
                 let at = (table_off + i * entry) as usize;
                 if entry == 8 {
