@@ -258,6 +258,31 @@ impl BlockDev for FileDev {
     fn is_read_only(&self) -> bool {
         self.read_only
     }
+    /// On Linux, file holes (found with `SEEK_DATA`) are known zeros.
+    #[cfg(target_os = "linux")]
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(end) = offset.checked_add(len) else {
+            return false;
+        };
+        if end > self.len() || offset > i64::MAX as u64 {
+            return false;
+        }
+        // SAFETY: lseek on a file descriptor we own; it only moves the file
+        // position, which positional I/O never uses.
+        let r = unsafe {
+            libc::lseek(
+                self.file.as_raw_fd(),
+                offset as libc::off_t,
+                libc::SEEK_DATA,
+            )
+        };
+        if r < 0 {
+            // ENXIO: no data at or after `offset`.
+            return io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+        }
+        r as u64 >= end
+    }
     fn set_len(&self, len: u64) -> io::Result<()> {
         if self.read_only {
             return Err(read_only_error());

@@ -112,3 +112,18 @@ fn zero_detection_and_copy() {
     assert_eq!(n, 489);
     assert_eq!(dst.to_vec(), v);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn file_holes_are_known_zero() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("sparse.img");
+    let d = FileDev::create(&p, 64 << 20).unwrap();
+    d.write_at(32 << 20, &[1u8; 4096]).unwrap();
+    // A hole may or may not be reported (file systems differ), but data
+    // must never be reported as zero.
+    assert!(!d.known_zero(32 << 20, 4096));
+    assert!(!d.known_zero(0, 64 << 20));
+    assert!(!d.known_zero(0, (64 << 20) + 1));
+    let _ = d.known_zero(0, 1 << 20);
+}
