@@ -45,7 +45,7 @@ pub(crate) fn swap_units(input: &[u8], out: &mut Vec<u8>) {
     let mut src = input.chunks_exact(8);
     let mut dst = out.chunks_exact_mut(8);
     for (s, d) in (&mut src).zip(&mut dst) {
-        let v = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        let v = u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
         let w = ((v >> 8) & 0x00FF_00FF_00FF_00FF) | ((v & 0x00FF_00FF_00FF_00FF) << 8);
         d.copy_from_slice(&w.to_le_bytes());
     }
@@ -145,10 +145,9 @@ impl<'a, const SWAPPED: bool> BitReader<'a, SWAPPED> {
     /// Read `n` bits (0..=32); `n <= avail` must hold.
     #[inline(always)]
     pub(crate) fn bits(&mut self, n: u32) -> u32 {
-        if n == 0 {
-            return 0;
-        }
-        let v = self.peek(n);
+        debug_assert!(n <= 32 && n <= self.avail);
+        // Two shifts instead of a branch for n == 0.
+        let v = ((self.buf >> 1) >> (63 - n)) as u32;
         self.consume(n);
         v
     }
@@ -203,20 +202,24 @@ fn refill_tail<const SWAPPED: bool>(
 }
 
 /// Tag bit of a root-table entry that points at a subtable.
-const SUBTABLE: u32 = 0x8000;
+const SUBTABLE: u32 = 0x8000_0000;
 
 /// Canonical-Huffman decode table: a root table indexed by the next
 /// `log2(ROOT)` bits plus subtables for longer codewords.
 ///
 /// Entry layout (u32): `symbol << 16 | length` for a leaf, where `length` is
-/// the full codeword length (bits to consume); `start << 16 | SUBTABLE |
+/// the full codeword length (bits to consume); `SUBTABLE | start << 8 |
 /// sub_bits` for a subtable pointer, the subtable being indexed by the
-/// `sub_bits` bits after the root index.
+/// `sub_bits` bits after the root index. Every leaf is below `SUBTABLE`, and
+/// a leaf for a symbol below 256 (a literal in both formats) is below
+/// `256 << 16`, which gives decoders a one-compare literal fast path.
 /// An empty code (all lengths zero) decodes every input as symbol 0 using no
 /// bits, like wimlib; any other incomplete or over-subscribed code is
 /// rejected.
 pub(crate) struct DecodeTable<const ROOT: usize> {
-    root: Box<[u32; ROOT]>,
+    /// Kept inline (not boxed) so that all tables of a decompressor are
+    /// addressed from one base register.
+    root: [u32; ROOT],
     sub: Vec<u32>,
     /// Scratch: symbols sorted by (length, symbol).
     sorted: Vec<u16>,
@@ -233,10 +236,7 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
         // at most one per long codeword.
         let sub_len = max_syms << (max_len - Self::BITS);
         DecodeTable {
-            root: vec![0u32; ROOT]
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!()),
+            root: [0u32; ROOT],
             sub: vec![0u32; sub_len.min(1 << 16)],
             sorted: vec![0u16; max_syms],
         }
@@ -246,12 +246,13 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
     /// length `<= max_len`).
     pub(crate) fn build(&mut self, lens: &[u8], max_len: u32) -> Result<(), DecodeError> {
         let bits = Self::BITS;
-        let mut count = [0u16; 17];
+        // Indexed by any u8, so counting needs no per-symbol check.
+        let mut count = [0u16; 256];
         for &l in lens {
-            if u32::from(l) > max_len {
-                return Err(DecodeError::BadHuffmanCode);
-            }
             count[usize::from(l)] += 1;
+        }
+        if count[max_len as usize + 1..].iter().any(|&c| c != 0) {
+            return Err(DecodeError::BadHuffmanCode);
         }
         // Kraft sum check: `left` is the unused codespace at each length.
         let mut left: i32 = 1;
@@ -273,36 +274,57 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
             return Err(DecodeError::BadHuffmanCode);
         }
 
-        // Counting sort by length, symbols ascending within a length.
-        let mut next = [0u16; 18];
-        for l in 1..=16 {
-            next[l + 1] = next[l] + count[l];
+        // Counting sort by length, symbols ascending within a length. Unused
+        // symbols go to a bucket after all used ones, so the loop has no
+        // branch on the length.
+        let mut next = [0u16; 256];
+        let mut total = 0u16;
+        for l in 1..=max_len as usize {
+            next[l] = total;
+            total += count[l];
         }
+        next[0] = total;
         for (sym, &l) in lens.iter().enumerate() {
-            if l != 0 {
-                let slot = &mut next[usize::from(l)];
-                if let Some(s) = self.sorted.get_mut(usize::from(*slot)) {
-                    *s = sym as u16;
-                }
-                *slot += 1;
+            let slot = &mut next[usize::from(l)];
+            if let Some(s) = self.sorted.get_mut(usize::from(*slot)) {
+                *s = sym as u16;
             }
+            *slot += 1;
         }
 
-        // Assign canonical codes in (length, symbol) order.
+        // Assign canonical codes in (length, symbol) order; a code of
+        // length `len <= bits` fills 2^(bits - len) consecutive root entries.
         let mut code: u32 = 0;
         let mut idx = 0usize;
         let short_max = bits.min(max_len);
         for len in 1..=short_max {
             let n = usize::from(count[len as usize]);
-            let span = 1usize << (bits - len);
-            for &sym in self.sorted.get(idx..idx + n).unwrap_or(&[]) {
-                let start = (code as usize) << (bits - len);
-                let entry = (u32::from(sym) << 16) | len;
-                if let Some(dst) = self.root.get_mut(start..start + span) {
-                    dst.fill(entry);
+            let shift = bits - len;
+            let span = 1usize << shift;
+            let group = self.sorted.get(idx..idx + n).unwrap_or(&[]);
+            let start = (code as usize) << shift;
+            if let Some(dst) = self.root.get_mut(start..start + n * span) {
+                let entry = |sym: u16| (u32::from(sym) << 16) | len;
+                match span {
+                    1 => {
+                        for (d, &sym) in dst.iter_mut().zip(group) {
+                            *d = entry(sym);
+                        }
+                    }
+                    2 => {
+                        for (d, &sym) in dst.chunks_exact_mut(2).zip(group) {
+                            d[0] = entry(sym);
+                            d[1] = entry(sym);
+                        }
+                    }
+                    _ => {
+                        for (d, &sym) in dst.chunks_exact_mut(span).zip(group) {
+                            d.fill(entry(sym));
+                        }
+                    }
                 }
-                code += 1;
             }
+            code += n as u32;
             idx += n;
             code <<= 1;
         }
@@ -344,11 +366,11 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
                 sub_bits = Self::group_depth(&count, code, len, remaining, max_len, bits);
                 sub_start = sub_used;
                 sub_used += 1usize << sub_bits;
-                if sub_used > self.sub.len() || sub_start > 0xFFFF {
+                if sub_used > self.sub.len() || sub_start > 0x7F_FFFF {
                     return Err(DecodeError::BadHuffmanCode);
                 }
                 if let Some(r) = self.root.get_mut(prefix as usize) {
-                    *r = ((sub_start as u32) << 16) | SUBTABLE | sub_bits;
+                    *r = SUBTABLE | ((sub_start as u32) << 8) | sub_bits;
                 }
                 cur_prefix = prefix;
             }
@@ -371,7 +393,7 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
     /// codeword `code` of length `len`, `remaining` codewords of that length
     /// still unassigned (including this one).
     fn group_depth(
-        count: &[u16; 17],
+        count: &[u16; 256],
         code: u32,
         len: u32,
         remaining: usize,
@@ -405,8 +427,18 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
     /// Decode one symbol. The reader must hold at least `max_len` bits.
     #[inline(always)]
     pub(crate) fn decode<const S: bool>(&self, br: &mut BitReader<'_, S>) -> u32 {
-        let mut e = self.root[br.peek(Self::BITS) as usize];
-        if e & SUBTABLE != 0 {
+        let e = self.root[br.peek(Self::BITS) as usize];
+        if e < 256 << 16 {
+            // A literal (symbol < 256) straight from the root table.
+            br.consume(e & 0xFF);
+            return e >> 16;
+        }
+        self.decode_rest(e, br)
+    }
+
+    #[inline(always)]
+    fn decode_rest<const S: bool>(&self, mut e: u32, br: &mut BitReader<'_, S>) -> u32 {
+        if e >= SUBTABLE {
             e = self.sub_entry(e, br.buf);
         }
         br.consume(e & 0xFF);
@@ -418,7 +450,8 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
     #[inline(never)]
     fn sub_entry(&self, e: u32, buf: u64) -> u32 {
         let sub_bits = e & 0x1F;
-        let idx = (e >> 16) as usize + ((buf << Self::BITS) >> (64 - sub_bits)) as usize;
+        let start = ((e & !SUBTABLE) >> 8) as usize;
+        let idx = start + ((buf << Self::BITS) >> (64 - sub_bits)) as usize;
         self.sub.get(idx).copied().unwrap_or(0)
     }
 }

@@ -416,19 +416,35 @@ fn undo_e8(buf: &mut [u8]) {
     let limit = buf.len() - 10;
     let mut i = 0usize;
     while i < limit {
-        // Skip 32-byte blocks without an E8 byte; the OR-fold over a fixed
-        // array compiles to SIMD compares.
-        while let Some(blk) = buf.get(i..limit).and_then(|r| r.first_chunk::<32>()) {
-            if blk.iter().fold(false, |a, &b| a | (b == 0xE8)) {
+        if let Some(blk) = buf.get(i..limit).and_then(|r| r.first_chunk::<32>()) {
+            // Skip blocks without an E8 byte (the OR-fold over a fixed-size
+            // array compiles to SIMD compares), else find the first one a
+            // word at a time: in x ^ E8E8.., a zero byte marks an E8, and
+            // the classic has-zero-byte test is exact for the lowest one.
+            if !blk.iter().fold(false, |a, &b| a | (b == 0xE8)) {
+                i += 32;
+                continue;
+            }
+            let mut step = 32;
+            for (k, w) in blk.chunks_exact(8).enumerate() {
+                let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ 0xE8E8_E8E8_E8E8_E8E8;
+                let hit = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+                if hit != 0 {
+                    step = 8 * k + (hit.trailing_zeros() / 8) as usize;
+                    break;
+                }
+            }
+            i += step;
+            if step == 32 {
+                continue;
+            }
+        } else {
+            while i < limit && buf[i] != 0xE8 {
+                i += 1;
+            }
+            if i >= limit {
                 break;
             }
-            i += 32;
-        }
-        while i < limit && buf[i] != 0xE8 {
-            i += 1;
-        }
-        if i >= limit {
-            break;
         }
         let target = &mut buf[i + 1..i + 5];
         let abs = i32::from_le_bytes([target[0], target[1], target[2], target[3]]);
