@@ -385,8 +385,10 @@ struct AdaptiveCode<const N: usize, const T: usize> {
     initial: Option<(usize, Box<DecodeTables<N, T>>)>,
     until_rebuild: u32,
     rebuild_freq: u32,
-    scratch: BuildScratch<N>,
 }
+
+/// Shared work space for rebuilding any of the codes.
+type Scratch = BuildScratch<MAX_OFFSET_SYMS>;
 
 /// What decoding with a built code needs.
 #[derive(Clone)]
@@ -416,8 +418,8 @@ struct BuildScratch<const N: usize> {
 impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
     const TABLE_BITS: u32 = T.trailing_zeros();
 
-    fn new(rebuild_freq: u32) -> Box<Self> {
-        let mut c = Box::new(AdaptiveCode {
+    fn new(rebuild_freq: u32, scratch: &mut Scratch) -> Self {
+        let mut c = AdaptiveCode {
             code: DecodeTables {
                 table: [0; T],
                 sorted: [0; N],
@@ -430,21 +432,13 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
             initial: None,
             until_rebuild: rebuild_freq,
             rebuild_freq,
-            scratch: BuildScratch {
-                lens: [0; N],
-                keys: [0; N],
-                node_freq: [0; N],
-                parent: [0; N],
-                depth: [0; N],
-                bucket: [0; N],
-            },
-        });
-        c.reset(N);
+        };
+        c.reset(N, scratch);
         c
     }
 
     /// Start of a chunk: every symbol gets frequency 1, then build.
-    fn reset(&mut self, num_syms: usize) {
+    fn reset(&mut self, num_syms: usize, scratch: &mut Scratch) {
         self.num_syms = num_syms.min(N);
         self.freqs.fill(1);
         match &self.initial {
@@ -453,35 +447,34 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
                 self.until_rebuild = self.rebuild_freq;
             }
             _ => {
-                self.build();
+                self.build(scratch);
                 self.initial = Some((self.num_syms, Box::new(self.code.clone())));
             }
         }
     }
 
     /// Build the code from the current frequencies.
-    fn build(&mut self) {
-        build_lengths(&self.freqs[..self.num_syms], &mut self.scratch);
-        self.build_table();
+    fn build(&mut self, scratch: &mut Scratch) {
+        build_lengths(&self.freqs[..self.num_syms], scratch);
+        self.build_table(&scratch.lens[..self.num_syms]);
         self.until_rebuild = self.rebuild_freq;
     }
 
     /// Periodic rebuild: build from the frequencies, then halve them.
     #[cold]
     #[inline(never)]
-    fn rebuild(&mut self) {
-        self.build();
+    fn rebuild(&mut self, scratch: &mut Scratch) {
+        self.build(scratch);
         for f in &mut self.freqs[..self.num_syms] {
             *f = (*f >> 1) + 1;
         }
     }
 
     /// Fill the root table and the canonical-walk tables from the codeword
-    /// lengths in `scratch.lens`.
-    fn build_table(&mut self) {
+    /// lengths of the `num_syms` symbols.
+    fn build_table(&mut self, lens: &[u8]) {
         let tb = Self::TABLE_BITS as usize;
-        let n = self.num_syms;
-        let lens = &self.scratch.lens[..n];
+        let n = lens.len();
         if n < 2 {
             // Zero or one symbol: the compressor's codeword for symbol 0 is
             // the single bit 0. Decode everything as symbol 0, length 1.
@@ -535,7 +528,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
 
     /// Decode one symbol, count it, and rebuild when due.
     #[inline(always)]
-    fn decode(&mut self, bits: &mut BitReader<'_>) -> usize {
+    fn decode(&mut self, bits: &mut BitReader<'_>, scratch: &mut Scratch) -> usize {
         bits.ensure(MAX_CODEWORD_LEN as u32);
         let entry = self.code.table[bits.peek(Self::TABLE_BITS) as usize & (T - 1)];
         let (sym, len) = if entry & 15 != 0 {
@@ -549,7 +542,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
         }
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
-            self.rebuild();
+            self.rebuild(scratch);
         }
         sym
     }
@@ -896,13 +889,20 @@ mod sse2 {
 /// independent of the chunk size.
 pub struct LzmsDecompressor {
     max_chunk_size: usize,
-    probs: Box<Probs>,
-    literal: Box<AdaptiveCode<NUM_LITERAL_SYMS, 1024>>,
-    length: Box<AdaptiveCode<NUM_LENGTH_SYMS, 512>>,
-    lz_offset: Box<AdaptiveCode<MAX_OFFSET_SYMS, 2048>>,
-    delta_offset: Box<AdaptiveCode<MAX_OFFSET_SYMS, 2048>>,
-    power: Box<AdaptiveCode<NUM_POWER_SYMS, 128>>,
+    tables: Box<Tables>,
     x86: Option<X86Filter>,
+}
+
+/// All adaptive state, in one allocation so the hot loop reaches every
+/// table from a single base register.
+struct Tables {
+    probs: Probs,
+    literal: AdaptiveCode<NUM_LITERAL_SYMS, 1024>,
+    length: AdaptiveCode<NUM_LENGTH_SYMS, 512>,
+    power: AdaptiveCode<NUM_POWER_SYMS, 128>,
+    lz_offset: AdaptiveCode<MAX_OFFSET_SYMS, 2048>,
+    delta_offset: AdaptiveCode<MAX_OFFSET_SYMS, 2048>,
+    scratch: Scratch,
 }
 
 impl LzmsDecompressor {
@@ -912,14 +912,26 @@ impl LzmsDecompressor {
         if max_chunk_size == 0 || max_chunk_size > MAX_CHUNK_SIZE {
             return Err(DecodeError::BadChunkSize(max_chunk_size));
         }
+        let mut scratch = BuildScratch {
+            lens: [0; MAX_OFFSET_SYMS],
+            keys: [0; MAX_OFFSET_SYMS],
+            node_freq: [0; MAX_OFFSET_SYMS],
+            parent: [0; MAX_OFFSET_SYMS],
+            depth: [0; MAX_OFFSET_SYMS],
+            bucket: [0; MAX_OFFSET_SYMS],
+        };
+        let tables = Box::new(Tables {
+            probs: Probs::INITIAL,
+            literal: AdaptiveCode::new(1024, &mut scratch),
+            length: AdaptiveCode::new(512, &mut scratch),
+            power: AdaptiveCode::new(512, &mut scratch),
+            lz_offset: AdaptiveCode::new(1024, &mut scratch),
+            delta_offset: AdaptiveCode::new(1024, &mut scratch),
+            scratch,
+        });
         Ok(LzmsDecompressor {
             max_chunk_size,
-            probs: Box::new(Probs::INITIAL),
-            literal: AdaptiveCode::new(1024),
-            length: AdaptiveCode::new(512),
-            lz_offset: AdaptiveCode::new(1024),
-            delta_offset: AdaptiveCode::new(1024),
-            power: AdaptiveCode::new(512),
+            tables,
             x86: None,
         })
     }
@@ -927,19 +939,21 @@ impl LzmsDecompressor {
     #[inline(never)]
     fn decode_items(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
         let num_offset_syms = num_offset_slots(out.len());
-        *self.probs = Probs::INITIAL;
-        self.literal.reset(NUM_LITERAL_SYMS);
-        self.length.reset(NUM_LENGTH_SYMS);
-        self.lz_offset.reset(num_offset_syms);
-        self.delta_offset.reset(num_offset_syms);
-        self.power.reset(NUM_POWER_SYMS);
-
-        let probs = &mut *self.probs;
-        let literal = &mut *self.literal;
-        let length_code = &mut *self.length;
-        let lz_offset = &mut *self.lz_offset;
-        let delta_offset = &mut *self.delta_offset;
-        let power_code = &mut *self.power;
+        let Tables {
+            probs,
+            literal,
+            length: length_code,
+            power: power_code,
+            lz_offset,
+            delta_offset,
+            scratch,
+        } = &mut *self.tables;
+        *probs = Probs::INITIAL;
+        literal.reset(NUM_LITERAL_SYMS, scratch);
+        length_code.reset(NUM_LENGTH_SYMS, scratch);
+        power_code.reset(NUM_POWER_SYMS, scratch);
+        lz_offset.reset(num_offset_syms, scratch);
+        delta_offset.reset(num_offset_syms, scratch);
 
         let mut rc = RangeDecoder::new(input);
         let mut bits = BitReader::new(input);
@@ -969,7 +983,7 @@ impl LzmsDecompressor {
         let mut pos = 0usize;
         while pos < out_len {
             if !rc.bit(&mut probs.main, &mut main_state) {
-                let sym = literal.decode(&mut bits);
+                let sym = literal.decode(&mut bits, scratch);
                 out[pos] = sym as u8;
                 pos += 1;
                 prev = Prev::Literal;
@@ -979,7 +993,9 @@ impl LzmsDecompressor {
                 // LZ match.
                 let offset;
                 if !rc.bit(&mut probs.lz_is_rep, &mut lz_state) {
-                    let slot = OFFSET_SLOTS[lz_offset.decode(&mut bits).min(MAX_OFFSET_SYMS - 1)];
+                    let slot = OFFSET_SLOTS[lz_offset
+                        .decode(&mut bits, scratch)
+                        .min(MAX_OFFSET_SYMS - 1)];
                     offset = slot.base + bits.bits(slot.extra);
                     recent_lz = [offset, recent_lz[0], recent_lz[1], recent_lz[2]];
                 } else {
@@ -994,7 +1010,7 @@ impl LzmsDecompressor {
                 }
                 prev = Prev::Lz;
 
-                let length = read_length(length_code, &mut bits);
+                let length = read_length(length_code, &mut bits, scratch);
                 let offset = offset as usize;
                 let remaining = out_len - pos;
                 if offset > pos {
@@ -1009,9 +1025,10 @@ impl LzmsDecompressor {
                 // Delta match.
                 let pair;
                 if !rc.bit(&mut probs.delta_is_rep, &mut delta_state) {
-                    let power = power_code.decode(&mut bits) as u32;
-                    let slot =
-                        OFFSET_SLOTS[delta_offset.decode(&mut bits).min(MAX_OFFSET_SYMS - 1)];
+                    let power = power_code.decode(&mut bits, scratch) as u32;
+                    let slot = OFFSET_SLOTS[delta_offset
+                        .decode(&mut bits, scratch)
+                        .min(MAX_OFFSET_SYMS - 1)];
                     let raw = slot.base + bits.bits(slot.extra);
                     pair = (power, raw);
                     recent_delta = [pair, recent_delta[0], recent_delta[1], recent_delta[2]];
@@ -1027,7 +1044,7 @@ impl LzmsDecompressor {
                 }
                 prev = Prev::Delta;
 
-                let length = read_length(length_code, &mut bits);
+                let length = read_length(length_code, &mut bits, scratch);
                 let (power, raw) = pair;
                 let span = 1u64 << (power & 31);
                 let offset = (raw as u64) << (power & 31);
@@ -1068,8 +1085,12 @@ fn take_recent<T: Copy>(q: &mut [T; 4], k: usize, skip: bool) -> T {
 
 /// Length slot plus extra bits; lengths are at least 1.
 #[inline(always)]
-fn read_length(code: &mut AdaptiveCode<NUM_LENGTH_SYMS, 512>, bits: &mut BitReader<'_>) -> usize {
-    let slot = LENGTH_SLOTS[code.decode(bits).min(NUM_LENGTH_SYMS - 1)];
+fn read_length(
+    code: &mut AdaptiveCode<NUM_LENGTH_SYMS, 512>,
+    bits: &mut BitReader<'_>,
+    scratch: &mut Scratch,
+) -> usize {
+    let slot = LENGTH_SLOTS[code.decode(bits, scratch).min(NUM_LENGTH_SYMS - 1)];
     let mut len = slot.base;
     if slot.extra != 0 {
         len += bits.bits(slot.extra);
@@ -1171,9 +1192,10 @@ mod tests {
     }
 
     fn lengths_for(freqs: &[u32]) -> Vec<u8> {
-        let mut code = AdaptiveCode::<MAX_OFFSET_SYMS, 2048>::new(1024);
-        build_lengths(freqs, &mut code.scratch);
-        code.scratch.lens[..freqs.len()].to_vec()
+        let d = LzmsDecompressor::new(1 << 20).unwrap();
+        let mut scratch = d.tables.scratch.clone();
+        build_lengths(freqs, &mut scratch);
+        scratch.lens[..freqs.len()].to_vec()
     }
 
     #[test]
