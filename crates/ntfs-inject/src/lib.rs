@@ -1,0 +1,71 @@
+//! NTFS 3.1 on a positional block device ([`blockdev::BlockDev`]): a
+//! formatter equivalent to `mkntfs`, a bulk writer that lays out a whole
+//! tree known in advance (the WIM apply backend), and a reader with
+//! bounds-checked parsing of every on-disk structure.
+//!
+//! One module per NTFS concept, named after the structure it implements
+//! (the layout follows the NTFS documentation of the Linux-NTFS project,
+//! "NTFS Documentation", sections "Files" and "Attributes"):
+//!
+//! | module | structure |
+//! |---|---|
+//! | [`boot`] | boot sector ($Boot) |
+//! | [`fixup`] | update sequence array ("Concepts: Fixup") |
+//! | [`record`] | FILE record header ("Concepts: File Record") |
+//! | [`attribute`] | resident / non-resident attribute headers |
+//! | [`runlist`] | data runs ("Concepts: Data Runs") |
+//! | [`stdinfo`] | $STANDARD_INFORMATION (0x10) |
+//! | [`filename`] | $FILE_NAME (0x30) |
+//! | [`index`] | $INDEX_ROOT (0x90), INDX blocks, collation |
+//! | [`secure`] | $Secure: $SDS, $SDH, $SII |
+//! | [`upcase`] | $UpCase table and `$Info` |
+//! | [`attrdef`] | $AttrDef table |
+//! | [`logfile`] | $LogFile sizing |
+//! | [`writer`] | volume layout and bulk writer (format = empty tree) |
+//! | [`reader`] | volume reader (walk, read streams) |
+//! | [`wim_apply`] | WIM image → bulk writer |
+
+pub mod attrdef;
+pub mod attribute;
+pub mod boot;
+pub mod error;
+pub mod filename;
+pub mod fixup;
+pub mod index;
+pub mod layout;
+pub mod logfile;
+pub mod partition;
+pub mod reader;
+pub mod record;
+pub mod runlist;
+pub mod secure;
+pub mod stdinfo;
+pub mod upcase;
+pub mod wim_apply;
+pub mod writer;
+
+pub use error::{Error, Result};
+pub use reader::Volume;
+pub use writer::{format, FormatOptions, Name, Node, StreamSpec, Tree, VolumeWriter};
+
+/// Little-endian field access on byte slices; callers check bounds first.
+pub(crate) mod le {
+    pub fn u16(b: &[u8], o: usize) -> u16 {
+        u16::from_le_bytes([b[o], b[o + 1]])
+    }
+    pub fn u32(b: &[u8], o: usize) -> u32 {
+        u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+    }
+    pub fn u64(b: &[u8], o: usize) -> u64 {
+        u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+    }
+    pub fn put16(b: &mut [u8], o: usize, v: u16) {
+        b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    pub fn put32(b: &mut [u8], o: usize, v: u32) {
+        b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    pub fn put64(b: &mut [u8], o: usize, v: u64) {
+        b[o..o + 8].copy_from_slice(&v.to_le_bytes());
+    }
+}

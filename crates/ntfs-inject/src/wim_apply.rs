@@ -1,0 +1,1 @@
+//! WIM apply backend: placeholder.

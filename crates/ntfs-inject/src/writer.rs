@@ -1,0 +1,1433 @@
+//! Volume layout and the bulk writer.
+//!
+//! The whole tree is known before anything is written, so every MFT
+//! record, index and data extent is placed once: system files first, then
+//! INDX blocks, then file data contiguously in the order the caller will
+//! deliver it. Formatting is the same code with an empty tree. Layout of
+//! the system files follows NTFS Documentation "Files" (records 0–15,
+//! `$Extend` children at 24–26, user files from 64 as libntfs-3g does).
+
+use crate::attribute::{AttrSpec, Body};
+use crate::boot::BootSector;
+use crate::error::{Error, Result};
+use crate::filename::FileName;
+use crate::index::{self, BuiltIndex};
+use crate::layout::{
+    attr_type as at, collation, file_attr, mft_no, mft_ref, namespace, record_flags,
+    INDEX_BLOCK_SIZE, MFT_RECORD_SIZE,
+};
+use crate::record::{self, RecordBuilder, ATTR_SPACE};
+use crate::runlist::Run;
+use crate::secure;
+use crate::stdinfo::{StandardInformation, Times};
+use crate::{attrdef, logfile, upcase};
+use blockdev::BlockDev;
+use std::collections::HashMap;
+
+/// Formatting parameters.
+#[derive(Debug, Clone)]
+pub struct FormatOptions {
+    /// Bytes per cluster: a power of two from 512 to 65536.
+    pub cluster_size: u32,
+    pub label: String,
+    /// Partition start LBA, stored as "hidden sectors".
+    pub hidden_sectors: u32,
+    /// Volume serial number; `None` derives one from the time.
+    pub serial: Option<u64>,
+    /// Timestamp of the system files (FILETIME); `None` = now.
+    pub time: Option<u64>,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        FormatOptions {
+            cluster_size: 4096,
+            label: String::new(),
+            hidden_sectors: 0,
+            serial: None,
+            time: None,
+        }
+    }
+}
+
+/// A tree to write. `nodes[0]` is the root directory.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    /// Self-relative security descriptors that nodes refer to by index.
+    pub security: Vec<Vec<u8>>,
+}
+
+/// One file or directory (an inode; hard links are several names).
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    /// Names (none for the root).
+    pub names: Vec<Name>,
+    pub directory: bool,
+    /// Windows file attributes as given (directory/sparse/compressed bits
+    /// are derived, not trusted).
+    pub attributes: u32,
+    pub creation_time: u64,
+    pub last_write_time: u64,
+    pub last_access_time: u64,
+    /// Index into [`Tree::security`].
+    pub security: Option<usize>,
+    /// Data streams: the unnamed one has an empty name.
+    pub streams: Vec<StreamSpec>,
+    pub reparse: Option<Reparse>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Name {
+    /// Index of the parent directory node.
+    pub parent: usize,
+    pub name: String,
+    /// The 8.3 name, when the file has a distinct one.
+    pub short_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamSpec {
+    pub name: String,
+    pub size: u64,
+    /// Contents given now; `None` = delivered later with
+    /// [`VolumeWriter::write_stream`].
+    pub data: Option<Vec<u8>>,
+    /// Placement order of non-resident data (lower first), so that data
+    /// delivered in this order is written sequentially.
+    pub order: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reparse {
+    pub tag: u32,
+    pub reserved: u16,
+    /// Reparse data after the 8-byte header.
+    pub data: Vec<u8>,
+}
+
+/// Largest stream kept resident.
+const RESIDENT_MAX: u64 = 700;
+
+struct PStream {
+    name: Vec<u16>,
+    size: u64,
+    resident: bool,
+    lcn: u64,
+    clusters: u64,
+    buf: Vec<u8>,
+    written: u64,
+    order: u64,
+}
+
+struct PNode {
+    record: u64,
+    seq: u16,
+    si: StandardInformation,
+    fns: Vec<FileName>,
+    streams: Vec<PStream>,
+    reparse: Option<Reparse>,
+    dir: Option<PIndex>,
+}
+
+/// A planned index and where its blocks go.
+#[derive(Default)]
+struct PIndex {
+    built: BuiltIndex,
+    lcn: u64,
+    clusters: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Extent {
+    lcn: u64,
+    clusters: u64,
+}
+
+/// Writes a planned volume: create with [`VolumeWriter::new`], deliver
+/// stream data with [`VolumeWriter::write_stream`], then
+/// [`VolumeWriter::finish`].
+pub struct VolumeWriter<D: BlockDev> {
+    dev: D,
+    boot: BootSector,
+    cs: u64,
+    time: u64,
+    label: Vec<u16>,
+    upcase: Vec<u16>,
+    nodes: Vec<PNode>,
+    sec: secure::SecureLayout,
+    sdh: PIndex,
+    sii: PIndex,
+    rparse: PIndex,
+    extend: BuiltIndex,
+    mft_records: u64,
+    mirror_records: u64,
+    ext: HashMap<&'static str, Extent>,
+    used: Vec<Extent>,
+}
+
+fn utf16(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+}
+
+fn now_filetime() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    116_444_736_000_000_000 + d.as_secs() * 10_000_000 + d.subsec_nanos() as u64 / 100
+}
+
+fn resident_len(name_len: usize, value_len: usize) -> usize {
+    let ne = (0x18 + 2 * name_len + 7) & !7;
+    (ne + value_len + 7) & !7
+}
+
+fn nonresident_len(name_len: usize) -> usize {
+    ((0x40 + 2 * name_len + 7) & !7) + 24
+}
+
+fn fn_attr_len(name_len: usize) -> usize {
+    resident_len(0, 0x42 + 2 * name_len)
+}
+
+/// Format `dev` as an empty NTFS volume.
+pub fn format<D: BlockDev>(dev: D, opts: &FormatOptions) -> Result<()> {
+    let t = opts.time.unwrap_or_else(now_filetime);
+    let opts = &FormatOptions {
+        time: Some(t),
+        ..opts.clone()
+    };
+    let tree = Tree {
+        nodes: vec![Node {
+            directory: true,
+            attributes: file_attr::HIDDEN | file_attr::SYSTEM,
+            creation_time: t,
+            last_write_time: t,
+            last_access_time: t,
+            ..Default::default()
+        }],
+        security: Vec::new(),
+    };
+    VolumeWriter::new(dev, &tree, opts)?.finish()
+}
+
+/// Is `s` a valid DOS 8.3 name written in upper case (then one
+/// WIN32_AND_DOS name serves both)?
+fn collapsible(long: &str, short: &str) -> bool {
+    long == short
+}
+
+impl<D: BlockDev> VolumeWriter<D> {
+    /// Plan the whole volume for `tree`. Nothing is written yet except by
+    /// [`VolumeWriter::write_stream`] and [`VolumeWriter::finish`].
+    pub fn new(dev: D, tree: &Tree, opts: &FormatOptions) -> Result<Self> {
+        let cs = opts.cluster_size as u64;
+        if !(512..=65536).contains(&cs) || !cs.is_power_of_two() {
+            return Err(Error::Unsupported(format!(
+                "cluster size {cs} (must be a power of two from 512 to 64K)"
+            )));
+        }
+        if tree.nodes.is_empty() || !tree.nodes[0].directory {
+            return Err(Error::Unsupported("the tree has no root directory".into()));
+        }
+        if dev.is_read_only() {
+            return Err(Error::Unsupported("the target is read-only".into()));
+        }
+        let dev_sectors = dev.len() / 512;
+        if dev_sectors < 2048 {
+            return Err(Error::Unsupported(format!(
+                "device of {} bytes is too small for NTFS (minimum 1 MiB)",
+                dev.len()
+            )));
+        }
+        let total_sectors = dev_sectors - 1;
+        let spc = cs / 512;
+        let total_clusters = total_sectors / spc;
+        let time = opts.time.unwrap_or_else(now_filetime);
+        let upcase = upcase::table();
+        let label = utf16(&opts.label);
+        if label.len() > 128 {
+            return Err(Error::Unsupported(
+                "volume label longer than 128 characters".into(),
+            ));
+        }
+
+        // --- security ids: 0x100 metadata, 0x101 default root, then the tree's.
+        let mut sds: Vec<Vec<u8>> = vec![secure::system_file_sd(), secure::root_sd()];
+        let mut sd_ids: HashMap<&[u8], u32> = HashMap::new();
+        let mut tree_sd_id = Vec::with_capacity(tree.security.len());
+        for sd in &tree.security {
+            let id = *sd_ids.entry(sd.as_slice()).or_insert_with(|| {
+                sds.push(sd.clone());
+                secure::FIRST_ID + sds.len() as u32 - 1
+            });
+            tree_sd_id.push(id);
+        }
+        let sec = secure::layout(&sds);
+
+        // --- records
+        let user = tree.nodes.len() as u64 - 1;
+        let needed = mft_no::FIRST_USER + user;
+        let per_cluster = (cs / MFT_RECORD_SIZE as u64).max(1);
+        let mft_records = needed.max(64).div_ceil(per_cluster) * per_cluster;
+        let mirror_records = (cs / MFT_RECORD_SIZE as u64).max(4);
+
+        // --- system extents
+        let mut cursor = 0u64;
+        let mut ext: HashMap<&'static str, Extent> = HashMap::new();
+        let mut used = Vec::new();
+        let mut alloc =
+            |what: &'static str, bytes: u64, ext: &mut HashMap<&'static str, Extent>| -> Extent {
+                let clusters = bytes.div_ceil(cs).max(1);
+                let e = Extent {
+                    lcn: cursor,
+                    clusters,
+                };
+                cursor += clusters;
+                ext.insert(what, e);
+                used.push(e);
+                e
+            };
+        alloc("boot", 8192, &mut ext);
+        alloc("mft", mft_records * MFT_RECORD_SIZE as u64, &mut ext);
+        alloc("mftbitmap", (mft_records.div_ceil(8) + 7) & !7, &mut ext);
+        alloc("mirror", mirror_records * MFT_RECORD_SIZE as u64, &mut ext);
+        alloc("log", logfile::size(total_sectors * 512, cs), &mut ext);
+        alloc("attrdef", 2560, &mut ext);
+        alloc("bitmap", (total_clusters.div_ceil(8) + 7) & !7, &mut ext);
+        alloc("upcase", 131072, &mut ext);
+        alloc("sds", sec.sds.len() as u64, &mut ext);
+        let mut used = used;
+
+        let sys_times = Times {
+            creation: time,
+            modification: time,
+            mft_change: time,
+            access: time,
+        };
+
+        // --- user nodes
+        let mut nodes: Vec<PNode> = Vec::with_capacity(tree.nodes.len());
+        for (i, n) in tree.nodes.iter().enumerate() {
+            let record = if i == 0 {
+                mft_no::ROOT
+            } else {
+                mft_no::FIRST_USER + i as u64 - 1
+            };
+            let seq = if i == 0 { mft_no::ROOT as u16 } else { 1 };
+            let mut attrs = n.attributes
+                & !(file_attr::DIRECTORY
+                    | file_attr::SPARSE_FILE
+                    | file_attr::COMPRESSED
+                    | file_attr::ENCRYPTED
+                    | file_attr::REPARSE_POINT)
+                & 0xFFFF;
+            if n.reparse.is_some() {
+                attrs |= file_attr::REPARSE_POINT;
+            }
+            if attrs == 0 && !n.directory {
+                attrs = file_attr::NORMAL;
+            }
+            let times = Times {
+                creation: n.creation_time,
+                modification: n.last_write_time,
+                mft_change: n.last_write_time,
+                access: n.last_access_time,
+            };
+            let security_id = match n.security {
+                Some(s) => *tree_sd_id.get(s).ok_or_else(|| {
+                    Error::Unsupported(format!("node {i}: security index {s} out of range"))
+                })?,
+                None => secure::FIRST_ID + 1,
+            };
+            let mut streams: Vec<PStream> = Vec::new();
+            for s in &n.streams {
+                if s.data.as_ref().is_some_and(|d| d.len() as u64 != s.size) {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: stream data length differs from its size"
+                    )));
+                }
+                let name = utf16(&s.name);
+                if name.len() > 255 || streams.iter().any(|p| p.name == name) {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: bad or duplicate stream name {:?}",
+                        s.name
+                    )));
+                }
+                streams.push(PStream {
+                    name,
+                    size: s.size,
+                    resident: s.size <= RESIDENT_MAX,
+                    lcn: 0,
+                    clusters: 0,
+                    buf: s.data.clone().unwrap_or_default(),
+                    written: if s.data.is_some() { s.size } else { 0 },
+                    order: s.order,
+                });
+            }
+            if !n.directory && !streams.iter().any(|s| s.name.is_empty()) {
+                streams.insert(
+                    0,
+                    PStream {
+                        name: Vec::new(),
+                        size: 0,
+                        resident: true,
+                        lcn: 0,
+                        clusters: 0,
+                        buf: Vec::new(),
+                        written: 0,
+                        order: 0,
+                    },
+                );
+            }
+            // Names: one FILE_NAME per long name, plus a DOS name.
+            let mut fn_specs: Vec<(usize, Vec<u16>, u8)> = Vec::new();
+            for nm in &n.names {
+                if nm.parent >= tree.nodes.len() || !tree.nodes[nm.parent].directory {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: parent {} is not a directory",
+                        nm.parent
+                    )));
+                }
+                let long = utf16(&nm.name);
+                if long.is_empty() || long.len() > 255 {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: bad name {:?}",
+                        nm.name
+                    )));
+                }
+                match nm.short_name.as_deref().filter(|s| !s.is_empty()) {
+                    Some(short) if collapsible(&nm.name, short) => {
+                        fn_specs.push((nm.parent, long, namespace::WIN32_AND_DOS))
+                    }
+                    Some(short) => {
+                        fn_specs.push((nm.parent, long, namespace::WIN32));
+                        fn_specs.push((nm.parent, utf16(short), namespace::DOS));
+                    }
+                    None => fn_specs.push((nm.parent, long, namespace::POSIX)),
+                }
+            }
+            if i == 0 {
+                fn_specs.push((0, vec![b'.' as u16], namespace::WIN32_AND_DOS));
+            }
+            // Residency: shrink until the record fits.
+            let fixed = |streams: &[PStream]| -> usize {
+                let mut l = resident_len(0, 72);
+                l += fn_specs
+                    .iter()
+                    .map(|f| fn_attr_len(f.1.len()))
+                    .sum::<usize>();
+                for s in streams {
+                    l += if s.resident {
+                        resident_len(s.name.len(), s.size as usize)
+                    } else {
+                        nonresident_len(s.name.len())
+                    };
+                }
+                if let Some(r) = &n.reparse {
+                    l += resident_len(0, 8 + r.data.len());
+                }
+                if n.directory {
+                    // Room for a large index root with a few entries.
+                    l += resident_len(4, index::ROOT_OVERHEAD + 24)
+                        + nonresident_len(4)
+                        + resident_len(4, 64)
+                        + 256;
+                }
+                l
+            };
+            while fixed(&streams) > ATTR_SPACE {
+                match streams.iter_mut().filter(|s| s.resident && s.size > 0).max_by_key(|s| s.size) {
+                    Some(s) => s.resident = false,
+                    None => {
+                        return Err(Error::Unsupported(format!(
+                            "node {i} ({} names, {} streams) does not fit one MFT record; attribute lists are not written yet",
+                            fn_specs.len(),
+                            streams.len()
+                        )))
+                    }
+                }
+            }
+            if let Some(r) = &n.reparse {
+                if r.data.len() > 16 * 1024 - 8 {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: reparse data larger than 16 KiB"
+                    )));
+                }
+            }
+            let unnamed = streams.iter().find(|s| s.name.is_empty());
+            let (fa, fd) = match unnamed {
+                Some(s) if s.resident => ((s.size + 7) & !7, s.size),
+                Some(s) => (s.size.div_ceil(cs) * cs, s.size),
+                None => (0, 0),
+            };
+            let fn_attrs = attrs
+                | if n.directory {
+                    file_attr::DUP_FILE_NAME_INDEX_PRESENT
+                } else {
+                    0
+                };
+            let reparse_tag = n.reparse.as_ref().map(|r| r.tag).unwrap_or(0);
+            let fns = fn_specs
+                .into_iter()
+                .map(|(parent, name, ns)| FileName {
+                    parent: if i == 0 {
+                        mft_ref(mft_no::ROOT, mft_no::ROOT as u16)
+                    } else {
+                        0
+                    }
+                    .max(parent as u64),
+                    times,
+                    allocated_size: if n.directory { 0 } else { fa },
+                    data_size: if n.directory { 0 } else { fd },
+                    file_attributes: fn_attrs,
+                    reparse_or_ea: reparse_tag,
+                    namespace: ns,
+                    name,
+                })
+                .collect();
+            nodes.push(PNode {
+                record,
+                seq,
+                si: StandardInformation {
+                    times,
+                    file_attributes: attrs,
+                    security_id,
+                },
+                fns,
+                streams,
+                reparse: n.reparse.clone(),
+                dir: None,
+            });
+        }
+        // Resolve parent node indexes to MFT references.
+        let refs: Vec<u64> = nodes.iter().map(|p| mft_ref(p.record, p.seq)).collect();
+        for (i, p) in nodes.iter_mut().enumerate() {
+            for f in &mut p.fns {
+                f.parent = if i == 0 {
+                    refs[0]
+                } else {
+                    refs[f.parent as usize]
+                };
+            }
+        }
+
+        // --- directory entries
+        let sys_fn = |name: &str, parent: u64, alloc: u64, data: u64, attrs: u32| FileName {
+            parent: mft_ref(parent, parent as u16),
+            times: sys_times,
+            allocated_size: alloc,
+            data_size: data,
+            file_attributes: attrs,
+            reparse_or_ea: 0,
+            namespace: namespace::WIN32_AND_DOS,
+            name: utf16(name),
+        };
+        let hs = file_attr::HIDDEN | file_attr::SYSTEM;
+        let e = |k: &str| ext[k];
+        let bytes_of = |k: &str| e(k).clusters * cs;
+        let mut sys_fns: Vec<(u64, FileName)> = vec![
+            (
+                0,
+                sys_fn(
+                    "$MFT",
+                    5,
+                    bytes_of("mft"),
+                    mft_records * MFT_RECORD_SIZE as u64,
+                    hs,
+                ),
+            ),
+            (
+                1,
+                sys_fn(
+                    "$MFTMirr",
+                    5,
+                    bytes_of("mirror"),
+                    mirror_records * MFT_RECORD_SIZE as u64,
+                    hs,
+                ),
+            ),
+            (
+                2,
+                sys_fn("$LogFile", 5, bytes_of("log"), bytes_of("log"), hs),
+            ),
+            (3, sys_fn("$Volume", 5, 0, 0, hs)),
+            (4, sys_fn("$AttrDef", 5, bytes_of("attrdef"), 2560, hs)),
+            (
+                6,
+                sys_fn(
+                    "$Bitmap",
+                    5,
+                    bytes_of("bitmap"),
+                    (total_clusters.div_ceil(8) + 7) & !7,
+                    hs,
+                ),
+            ),
+            (
+                7,
+                sys_fn("$Boot", 5, bytes_of("boot"), bytes_of("boot"), hs),
+            ),
+            (8, sys_fn("$BadClus", 5, 0, 0, hs)),
+            (
+                9,
+                sys_fn("$Secure", 5, 0, 0, hs | file_attr::DUP_VIEW_INDEX_PRESENT),
+            ),
+            (10, sys_fn("$UpCase", 5, 131072, 131072, hs)),
+            (
+                11,
+                sys_fn(
+                    "$Extend",
+                    5,
+                    0,
+                    0,
+                    hs | file_attr::DUP_FILE_NAME_INDEX_PRESENT,
+                ),
+            ),
+            (
+                mft_no::QUOTA,
+                sys_fn("$Quota", 11, 0, 0, hs | file_attr::DUP_VIEW_INDEX_PRESENT),
+            ),
+            (
+                mft_no::OBJ_ID,
+                sys_fn("$ObjId", 11, 0, 0, hs | file_attr::DUP_VIEW_INDEX_PRESENT),
+            ),
+            (
+                mft_no::REPARSE,
+                sys_fn("$Reparse", 11, 0, 0, hs | file_attr::DUP_VIEW_INDEX_PRESENT),
+            ),
+        ];
+        for (_, f) in sys_fns.iter_mut() {
+            if f.parent == mft_ref(11, 11) {
+                f.parent = mft_ref(11, 11);
+            }
+        }
+        let mut dir_entries: Vec<Vec<(Vec<u16>, Vec<u8>)>> = vec![Vec::new(); nodes.len()];
+        let mut extend_entries: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
+        for (rec, f) in &sys_fns {
+            let seq = if *rec == 0 {
+                1
+            } else if *rec <= 23 {
+                *rec as u16
+            } else {
+                1
+            };
+            let entry = index::file_name_entry(mft_ref(*rec, seq), &f.encode());
+            if *rec >= 24 {
+                extend_entries.push((f.name.clone(), entry));
+            } else {
+                dir_entries[0].push((f.name.clone(), entry));
+            }
+        }
+        for (i, p) in nodes.iter().enumerate() {
+            for f in &p.fns {
+                let parent = if i == 0 {
+                    0
+                } else {
+                    tree_parent_index(&refs, f.parent)
+                };
+                dir_entries[parent]
+                    .push((f.name.clone(), index::file_name_entry(refs[i], &f.encode())));
+            }
+        }
+        let vcns_per_block = if cs <= INDEX_BLOCK_SIZE as u64 {
+            INDEX_BLOCK_SIZE as u64 / cs
+        } else {
+            INDEX_BLOCK_SIZE as u64 / 512
+        };
+        let sort_names = |v: &mut Vec<(Vec<u16>, Vec<u8>)>| {
+            v.sort_by(|a, b| index::collate_names(&upcase, &a.0, &b.0))
+        };
+        for (i, entries) in dir_entries.into_iter().enumerate() {
+            if !tree.nodes[i].directory {
+                continue;
+            }
+            let mut entries = entries;
+            sort_names(&mut entries);
+            for w in entries.windows(2) {
+                if w[0].0 == w[1].0 {
+                    return Err(Error::Unsupported(format!(
+                        "directory node {i} has two entries named {:?}",
+                        String::from_utf16_lossy(&w[0].0)
+                    )));
+                }
+            }
+            let p = &nodes[i];
+            let mut others = resident_len(0, 72)
+                + p.fns
+                    .iter()
+                    .map(|f| fn_attr_len(f.name.len()))
+                    .sum::<usize>();
+            for s in &p.streams {
+                others += if s.resident {
+                    resident_len(s.name.len(), s.size as usize)
+                } else {
+                    nonresident_len(s.name.len())
+                };
+            }
+            if let Some(r) = &p.reparse {
+                others += resident_len(0, 8 + r.data.len());
+            }
+            let bytes: usize = entries.iter().map(|e| e.1.len()).sum();
+            let (cap, cap_large) = root_caps(others, bytes);
+            let built = index::build(
+                entries.into_iter().map(|e| e.1).collect(),
+                cap,
+                cap_large,
+                INDEX_BLOCK_SIZE,
+                vcns_per_block,
+            );
+            nodes[i].dir = Some(PIndex {
+                built,
+                lcn: 0,
+                clusters: 0,
+            });
+        }
+        sort_names(&mut extend_entries);
+        let extend = index::build(
+            extend_entries.into_iter().map(|e| e.1).collect(),
+            usize::MAX,
+            usize::MAX,
+            INDEX_BLOCK_SIZE,
+            vcns_per_block,
+        );
+
+        // --- view indexes: $Secure ($SDH, $SII share one record), $Reparse:$R
+        let secure_others = resident_len(0, 72) + fn_attr_len(7) + nonresident_len(4);
+        let half = ATTR_SPACE.saturating_sub(secure_others) / 2;
+        let sec_cap = half.saturating_sub(resident_len(4, index::ROOT_OVERHEAD));
+        let sec_cap_large = sec_cap.saturating_sub(nonresident_len(4) + resident_len(4, 16));
+        let sdh = PIndex {
+            built: index::build(
+                sec.sdh_entries.clone(),
+                sec_cap,
+                sec_cap_large,
+                INDEX_BLOCK_SIZE,
+                vcns_per_block,
+            ),
+            ..Default::default()
+        };
+        let sii = PIndex {
+            built: index::build(
+                sec.sii_entries.clone(),
+                sec_cap,
+                sec_cap_large,
+                INDEX_BLOCK_SIZE,
+                vcns_per_block,
+            ),
+            ..Default::default()
+        };
+        let mut r_entries: Vec<Vec<u8>> = Vec::new();
+        for (i, p) in nodes.iter().enumerate() {
+            if let Some(r) = &p.reparse {
+                let mut key = r.tag.to_le_bytes().to_vec();
+                key.extend_from_slice(&refs[i].to_le_bytes());
+                r_entries.push(index::view_entry(&key, &[], &[]));
+            }
+        }
+        r_entries.sort_by(|a, b| index::collate_ulongs(&a[0x10..0x1C], &b[0x10..0x1C]));
+        let r_others = resident_len(0, 72) + fn_attr_len(8);
+        let r_bytes: usize = r_entries.iter().map(|e| e.len()).sum();
+        let (rc, rcl) = root_caps(r_others, r_bytes);
+        let rparse = PIndex {
+            built: index::build(r_entries, rc, rcl, INDEX_BLOCK_SIZE, vcns_per_block),
+            ..Default::default()
+        };
+
+        // --- index blocks, then data
+        let mut me = VolumeWriter {
+            dev,
+            boot: BootSector {
+                bytes_per_sector: 512,
+                sectors_per_cluster: spc as u32,
+                hidden_sectors: opts.hidden_sectors,
+                total_sectors,
+                mft_lcn: ext["mft"].lcn,
+                mftmirr_lcn: ext["mirror"].lcn,
+                mft_record_size: MFT_RECORD_SIZE as u32,
+                index_block_size: INDEX_BLOCK_SIZE as u32,
+                serial: opts.serial.unwrap_or(time ^ 0x5A5A_1234_9876_0000),
+            },
+            cs,
+            time,
+            label,
+            upcase,
+            nodes,
+            sec,
+            sdh,
+            sii,
+            rparse,
+            extend,
+            mft_records,
+            mirror_records,
+            ext,
+            used: Vec::new(),
+        };
+        let mut take = |n: u64| -> Extent {
+            let e = Extent {
+                lcn: cursor,
+                clusters: n,
+            };
+            cursor += n;
+            used.push(e);
+            e
+        };
+        let idx_clusters =
+            |b: &BuiltIndex| ((b.blocks.len() * INDEX_BLOCK_SIZE) as u64).div_ceil(cs);
+        for pi in [&mut me.sdh, &mut me.sii, &mut me.rparse]
+            .into_iter()
+            .chain(me.nodes.iter_mut().filter_map(|n| n.dir.as_mut()))
+        {
+            let c = idx_clusters(&pi.built);
+            if c > 0 {
+                let e = take(c);
+                pi.lcn = e.lcn;
+                pi.clusters = c;
+            }
+        }
+        let mut data: Vec<(u64, usize, usize)> = Vec::new();
+        for (i, n) in me.nodes.iter().enumerate() {
+            for (j, s) in n.streams.iter().enumerate() {
+                if !s.resident && s.size > 0 {
+                    data.push((s.order, i, j));
+                }
+            }
+        }
+        data.sort_unstable();
+        for (_, i, j) in data {
+            let s = &mut me.nodes[i].streams[j];
+            let c = s.size.div_ceil(cs);
+            let e = take(c);
+            s.lcn = e.lcn;
+            s.clusters = c;
+        }
+        if cursor > total_clusters {
+            return Err(Error::Unsupported(format!(
+                "the volume is too small: {} clusters of {cs} bytes needed, {total_clusters} available",
+                cursor
+            )));
+        }
+        me.used = used;
+        Ok(me)
+    }
+
+    /// Cluster size in bytes.
+    pub fn cluster_size(&self) -> u64 {
+        self.cs
+    }
+
+    /// Deliver bytes of stream `stream` of node `node` at `offset`.
+    pub fn write_stream(
+        &mut self,
+        node: usize,
+        stream: usize,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let cs = self.cs;
+        let s = self
+            .nodes
+            .get_mut(node)
+            .and_then(|n| n.streams.get_mut(stream))
+            .ok_or_else(|| Error::Unsupported(format!("no stream {stream} on node {node}")))?;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|&e| e <= s.size)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "write of {} bytes at {offset} past the end of a {}-byte stream",
+                    bytes.len(),
+                    s.size
+                ))
+            })?;
+        if s.resident {
+            if s.buf.len() < s.size as usize {
+                s.buf.resize(s.size as usize, 0);
+            }
+            s.buf[offset as usize..end as usize].copy_from_slice(bytes);
+        } else {
+            self.dev.write_at(s.lcn * cs + offset, bytes)?;
+        }
+        s.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Stream sizes of a node, in the order given to [`VolumeWriter::new`]
+    /// (plus an empty unnamed stream added for files that had none).
+    pub fn stream_count(&self, node: usize) -> usize {
+        self.nodes.get(node).map_or(0, |n| n.streams.len())
+    }
+
+    fn data_attr(&self, name: &str, e: Extent, size: u64) -> AttrSpec {
+        AttrSpec::non_resident(
+            at::DATA,
+            &utf16(name),
+            vec![Run {
+                lcn: Some(e.lcn),
+                len: e.clusters,
+            }],
+            size,
+            self.cs,
+        )
+    }
+
+    fn index_attrs(
+        &self,
+        attrs: &mut Vec<AttrSpec>,
+        name: &str,
+        indexed: u32,
+        coll: u32,
+        pi: &BuiltIndex,
+        lcn: u64,
+        clusters: u64,
+    ) {
+        let cpb = if self.cs <= INDEX_BLOCK_SIZE as u64 {
+            (INDEX_BLOCK_SIZE as u64 / self.cs) as u8
+        } else {
+            (INDEX_BLOCK_SIZE / 512) as u8
+        };
+        let n = utf16(name);
+        attrs.push(AttrSpec::resident(
+            at::INDEX_ROOT,
+            &n,
+            index::root_value(indexed, coll, INDEX_BLOCK_SIZE as u32, cpb, pi),
+        ));
+        if pi.large {
+            let mut a = AttrSpec::non_resident(
+                at::INDEX_ALLOCATION,
+                &n,
+                vec![Run {
+                    lcn: Some(lcn),
+                    len: clusters,
+                }],
+                (pi.blocks.len() * INDEX_BLOCK_SIZE) as u64,
+                self.cs,
+            );
+            a.flags = 0;
+            attrs.push(a);
+            attrs.push(AttrSpec::resident(
+                at::BITMAP,
+                &n,
+                index::bitmap_value(pi.blocks.len()),
+            ));
+        }
+    }
+
+    fn write_index_blocks(&self, pi: &BuiltIndex, lcn: u64) -> Result<()> {
+        if pi.blocks.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(pi.blocks.len() * INDEX_BLOCK_SIZE);
+        for b in &pi.blocks {
+            let mut b = b.clone();
+            index::finish_block(&mut b);
+            buf.extend_from_slice(&b);
+        }
+        let pad = (buf.len() as u64).div_ceil(self.cs) * self.cs;
+        buf.resize(pad as usize, 0);
+        self.dev.write_at(lcn * self.cs, &buf)?;
+        Ok(())
+    }
+
+    fn sys_si(&self, attrs: u32, sid: u32) -> AttrSpec {
+        let t = Times {
+            creation: self.time,
+            modification: self.time,
+            mft_change: self.time,
+            access: self.time,
+        };
+        AttrSpec::resident(
+            at::STANDARD_INFORMATION,
+            &[],
+            StandardInformation {
+                times: t,
+                file_attributes: attrs,
+                security_id: sid,
+            }
+            .encode(),
+        )
+    }
+
+    /// Write all metadata. Every stream must have received all its bytes.
+    pub fn finish(self) -> Result<()> {
+        let cs = self.cs;
+        for (i, n) in self.nodes.iter().enumerate() {
+            for s in &n.streams {
+                if s.written != s.size {
+                    return Err(Error::Unsupported(format!(
+                        "stream {:?} of node {i} received {} of {} bytes",
+                        String::from_utf16_lossy(&s.name),
+                        s.written,
+                        s.size
+                    )));
+                }
+            }
+        }
+        let e = |k: &str| self.ext[k];
+        let total_clusters = self.boot.total_clusters();
+        let hs = file_attr::HIDDEN | file_attr::SYSTEM;
+        let time = self.time;
+        let st = Times {
+            creation: time,
+            modification: time,
+            mft_change: time,
+            access: time,
+        };
+        let fn_attr = |name: &str, parent: u64, alloc: u64, data: u64, attrs: u32| {
+            AttrSpec::resident(
+                at::FILE_NAME,
+                &[],
+                FileName {
+                    parent: mft_ref(parent, parent as u16),
+                    times: st,
+                    allocated_size: alloc,
+                    data_size: data,
+                    file_attributes: attrs,
+                    reparse_or_ea: 0,
+                    namespace: namespace::WIN32_AND_DOS,
+                    name: utf16(name),
+                }
+                .encode(),
+            )
+        };
+        let mut mft = vec![0u8; (self.mft_records * MFT_RECORD_SIZE as u64) as usize];
+        let mut put = |rb: RecordBuilder| -> Result<()> {
+            let b = rb.encode()?;
+            let o = rb.number as usize * MFT_RECORD_SIZE;
+            mft[o..o + MFT_RECORD_SIZE].copy_from_slice(&b);
+            Ok(())
+        };
+        let rec = |number: u64, flags: u16, attrs: Vec<AttrSpec>| RecordBuilder {
+            number,
+            seq: if number == 0 {
+                1
+            } else if number <= 23 {
+                number as u16
+            } else {
+                1
+            },
+            flags: record_flags::IN_USE | flags,
+            link_count: attrs.iter().filter(|a| a.ty == at::FILE_NAME).count() as u16,
+            attrs,
+        };
+        let sz = |k: &str| e(k).clusters * cs;
+        let mft_bytes = self.mft_records * MFT_RECORD_SIZE as u64;
+        let mftbm_len = (self.mft_records.div_ceil(8) + 7) & !7;
+        let bitmap_len = (total_clusters.div_ceil(8) + 7) & !7;
+        let sid_sys = secure::FIRST_ID;
+        // 0 $MFT
+        let mut bm_attr = AttrSpec::non_resident(
+            at::BITMAP,
+            &[],
+            vec![Run {
+                lcn: Some(e("mftbitmap").lcn),
+                len: e("mftbitmap").clusters,
+            }],
+            mftbm_len,
+            cs,
+        );
+        bm_attr.flags = 0;
+        put(rec(
+            0,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$MFT", 5, sz("mft"), mft_bytes, hs),
+                self.data_attr("", e("mft"), mft_bytes),
+                bm_attr,
+            ],
+        ))?;
+        put(rec(
+            1,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$MFTMirr", 5, sz("mirror"), self.mirror_records * 1024, hs),
+                self.data_attr("", e("mirror"), self.mirror_records * 1024),
+            ],
+        ))?;
+        put(rec(
+            2,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$LogFile", 5, sz("log"), sz("log"), hs),
+                self.data_attr("", e("log"), sz("log")),
+            ],
+        ))?;
+        let mut volinfo = vec![0u8; 12];
+        volinfo[8] = 3;
+        volinfo[9] = 1;
+        put(rec(
+            3,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$Volume", 5, 0, 0, hs),
+                AttrSpec::resident(
+                    at::VOLUME_NAME,
+                    &[],
+                    self.label.iter().flat_map(|c| c.to_le_bytes()).collect(),
+                ),
+                AttrSpec::resident(at::VOLUME_INFORMATION, &[], volinfo),
+                AttrSpec::resident(at::DATA, &[], Vec::new()),
+            ],
+        ))?;
+        put(rec(
+            4,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$AttrDef", 5, sz("attrdef"), 2560, hs),
+                self.data_attr("", e("attrdef"), 2560),
+            ],
+        ))?;
+        put(rec(
+            6,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$Bitmap", 5, sz("bitmap"), bitmap_len, hs),
+                self.data_attr("", e("bitmap"), bitmap_len),
+            ],
+        ))?;
+        put(rec(
+            7,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$Boot", 5, sz("boot"), sz("boot"), hs),
+                self.data_attr("", e("boot"), sz("boot")),
+            ],
+        ))?;
+        put(rec(
+            8,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$BadClus", 5, 0, 0, hs),
+                AttrSpec::resident(at::DATA, &[], Vec::new()),
+                AttrSpec::non_resident(
+                    at::DATA,
+                    &utf16("$Bad"),
+                    vec![Run {
+                        lcn: None,
+                        len: total_clusters,
+                    }],
+                    total_clusters * cs,
+                    cs,
+                ),
+            ],
+        ))?;
+        let vi = file_attr::DUP_VIEW_INDEX_PRESENT;
+        let mut a9 = vec![
+            self.sys_si(hs | vi, sid_sys),
+            fn_attr("$Secure", 5, 0, 0, hs | vi),
+            self.data_attr("$SDS", e("sds"), self.sec.sds.len() as u64),
+        ];
+        self.index_attrs(
+            &mut a9,
+            "$SDH",
+            0,
+            collation::NTOFS_SECURITY_HASH,
+            &self.sdh.built,
+            self.sdh.lcn,
+            self.sdh.clusters,
+        );
+        self.index_attrs(
+            &mut a9,
+            "$SII",
+            0,
+            collation::NTOFS_ULONG,
+            &self.sii.built,
+            self.sii.lcn,
+            self.sii.clusters,
+        );
+        put(rec(9, record_flags::IS_VIEW_INDEX, a9))?;
+        let up = upcase::table_bytes(&self.upcase);
+        put(rec(
+            10,
+            0,
+            vec![
+                self.sys_si(hs, sid_sys),
+                fn_attr("$UpCase", 5, sz("upcase"), 131072, hs),
+                self.data_attr("", e("upcase"), 131072),
+                AttrSpec::resident(at::DATA, &utf16("$Info"), upcase::info(&up)),
+            ],
+        ))?;
+        let mut a11 = vec![
+            self.sys_si(hs, sid_sys),
+            fn_attr(
+                "$Extend",
+                5,
+                0,
+                0,
+                hs | file_attr::DUP_FILE_NAME_INDEX_PRESENT,
+            ),
+        ];
+        self.index_attrs(
+            &mut a11,
+            "$I30",
+            at::FILE_NAME,
+            collation::FILE_NAME,
+            &self.extend,
+            0,
+            0,
+        );
+        put(rec(11, record_flags::IS_DIRECTORY, a11))?;
+        for n in 12..16 {
+            put(rec(
+                n,
+                0,
+                vec![
+                    self.sys_si(hs, sid_sys),
+                    AttrSpec::resident(at::DATA, &[], Vec::new()),
+                ],
+            ))?;
+        }
+        // $Quota
+        let admins = secure::sid_admins();
+        let qce = |with_sid: bool| {
+            let mut d = vec![0u8; 48];
+            d[0] = 2; // version
+            d[4] = 1; // default limits
+            d[16..24].copy_from_slice(&time.to_le_bytes());
+            d[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+            d[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+            if with_sid {
+                d.extend_from_slice(&admins);
+            }
+            d
+        };
+        let q = vec![
+            index::view_entry(&1u32.to_le_bytes(), &qce(false), &[]),
+            index::view_entry(&0x100u32.to_le_bytes(), &qce(true), &[]),
+        ];
+        let mut o_entry = index::view_entry(&admins, &0x100u32.to_le_bytes(), &[]);
+        o_entry.resize(0x28, 0);
+        o_entry[0x24] = 0x20;
+        let small = |v: Vec<Vec<u8>>| index::build(v, usize::MAX, usize::MAX, INDEX_BLOCK_SIZE, 1);
+        let mut a24 = vec![
+            self.sys_si(hs | vi, sid_sys),
+            fn_attr("$Quota", 11, 0, 0, hs | vi),
+        ];
+        self.index_attrs(
+            &mut a24,
+            "$O",
+            0,
+            collation::NTOFS_SID,
+            &small(vec![o_entry]),
+            0,
+            0,
+        );
+        self.index_attrs(&mut a24, "$Q", 0, collation::NTOFS_ULONG, &small(q), 0, 0);
+        put(rec(
+            mft_no::QUOTA,
+            record_flags::IS_4 | record_flags::IS_VIEW_INDEX,
+            a24,
+        ))?;
+        let mut a25 = vec![
+            self.sys_si(hs | vi, sid_sys),
+            fn_attr("$ObjId", 11, 0, 0, hs | vi),
+        ];
+        self.index_attrs(
+            &mut a25,
+            "$O",
+            0,
+            collation::NTOFS_ULONGS,
+            &small(Vec::new()),
+            0,
+            0,
+        );
+        put(rec(mft_no::OBJ_ID, record_flags::IS_VIEW_INDEX, a25))?;
+        let mut a26 = vec![
+            self.sys_si(hs | vi, sid_sys),
+            fn_attr("$Reparse", 11, 0, 0, hs | vi),
+        ];
+        self.index_attrs(
+            &mut a26,
+            "$R",
+            0,
+            collation::NTOFS_ULONGS,
+            &self.rparse.built,
+            self.rparse.lcn,
+            self.rparse.clusters,
+        );
+        put(rec(mft_no::REPARSE, record_flags::IS_VIEW_INDEX, a26))?;
+        // user nodes
+        for p in &self.nodes {
+            let mut attrs = vec![AttrSpec::resident(
+                at::STANDARD_INFORMATION,
+                &[],
+                p.si.encode(),
+            )];
+            for f in &p.fns {
+                attrs.push(AttrSpec::resident(at::FILE_NAME, &[], f.encode()));
+            }
+            for s in &p.streams {
+                if s.resident {
+                    let mut v = s.buf.clone();
+                    v.resize(s.size as usize, 0);
+                    attrs.push(AttrSpec::resident(at::DATA, &s.name, v));
+                } else {
+                    attrs.push(AttrSpec::non_resident(
+                        at::DATA,
+                        &s.name,
+                        vec![Run {
+                            lcn: Some(s.lcn),
+                            len: s.clusters,
+                        }],
+                        s.size,
+                        cs,
+                    ));
+                }
+            }
+            if let Some(r) = &p.reparse {
+                let mut v = Vec::with_capacity(8 + r.data.len());
+                v.extend_from_slice(&r.tag.to_le_bytes());
+                v.extend_from_slice(&(r.data.len() as u16).to_le_bytes());
+                v.extend_from_slice(&r.reserved.to_le_bytes());
+                v.extend_from_slice(&r.data);
+                attrs.push(AttrSpec::resident(at::REPARSE_POINT, &[], v));
+            }
+            let mut flags = 0;
+            if let Some(d) = &p.dir {
+                flags |= record_flags::IS_DIRECTORY;
+                self.index_attrs(
+                    &mut attrs,
+                    "$I30",
+                    at::FILE_NAME,
+                    collation::FILE_NAME,
+                    &d.built,
+                    d.lcn,
+                    d.clusters,
+                );
+            }
+            let link_count = if p.record == mft_no::ROOT {
+                1
+            } else {
+                p.fns.len() as u16
+            };
+            put(RecordBuilder {
+                number: p.record,
+                seq: p.seq,
+                flags: record_flags::IN_USE | flags,
+                link_count,
+                attrs,
+            })?;
+        }
+        let last_used = self
+            .nodes
+            .iter()
+            .map(|p| p.record)
+            .max()
+            .unwrap_or(0)
+            .max(mft_no::REPARSE);
+        for n in 16..self.mft_records {
+            let o = n as usize * MFT_RECORD_SIZE;
+            if &mft[o..o + 4] != b"FILE" {
+                let seq = if n <= 23 { n as u16 } else { 1 };
+                mft[o..o + MFT_RECORD_SIZE].copy_from_slice(&record::empty_record(n, seq));
+            }
+        }
+        let _ = last_used;
+        // --- write
+        let dev = &self.dev;
+        let write_ext = |k: &str, data: &[u8]| -> Result<()> {
+            let x = e(k);
+            let mut buf = data.to_vec();
+            buf.resize((x.clusters * cs) as usize, 0);
+            dev.write_at(x.lcn * cs, &buf)?;
+            Ok(())
+        };
+        // $Boot: boot sector then zeros.
+        let bs = self.boot.encode();
+        write_ext("boot", &bs)?;
+        write_ext("mft", &mft)?;
+        write_ext(
+            "mirror",
+            &mft[..(self.mirror_records as usize * MFT_RECORD_SIZE).min(mft.len())],
+        )?;
+        let mut mbm = vec![0u8; mftbm_len as usize];
+        let mut in_use: Vec<u64> = (0..16).chain([24, 25, 26]).collect();
+        in_use.extend(self.nodes.iter().map(|p| p.record));
+        for r in in_use {
+            mbm[(r / 8) as usize] |= 1 << (r % 8);
+        }
+        write_ext("mftbitmap", &mbm)?;
+        let log = e("log");
+        let chunk = vec![0xFFu8; 1 << 20];
+        let mut off = 0u64;
+        while off < log.clusters * cs {
+            let n = (log.clusters * cs - off).min(chunk.len() as u64) as usize;
+            dev.write_at(log.lcn * cs + off, &chunk[..n])?;
+            off += n as u64;
+        }
+        write_ext("attrdef", &attrdef::table())?;
+        write_ext("upcase", &up)?;
+        write_ext("sds", &self.sec.sds)?;
+        self.write_index_blocks(&self.sdh.built, self.sdh.lcn)?;
+        self.write_index_blocks(&self.sii.built, self.sii.lcn)?;
+        self.write_index_blocks(&self.rparse.built, self.rparse.lcn)?;
+        for p in &self.nodes {
+            if let Some(d) = &p.dir {
+                self.write_index_blocks(&d.built, d.lcn)?;
+            }
+            // Zero the tail of the last cluster of each data extent.
+            for s in &p.streams {
+                if !s.resident && s.size % cs != 0 {
+                    let tail = cs - s.size % cs;
+                    dev.write_at(s.lcn * cs + s.size, &vec![0u8; tail as usize])?;
+                }
+            }
+        }
+        // $Bitmap
+        let mut bm = vec![0u8; bitmap_len as usize];
+        for x in &self.used {
+            for c in x.lcn..x.lcn + x.clusters {
+                bm[(c / 8) as usize] |= 1 << (c % 8);
+            }
+        }
+        for c in total_clusters..bitmap_len * 8 {
+            bm[(c / 8) as usize] |= 1 << (c % 8);
+        }
+        write_ext("bitmap", &bm)?;
+        // Backup boot sector in the last sector of the device.
+        dev.write_at((self.boot.total_sectors) * 512, &bs)?;
+        dev.flush()?;
+        Ok(())
+    }
+}
+
+fn tree_parent_index(refs: &[u64], parent_ref: u64) -> usize {
+    // Parents are few; a linear scan would be slow for big trees, so refs
+    // encode the node index: record − FIRST_USER + 1 (root = 0).
+    let rec = parent_ref & 0xFFFF_FFFF_FFFF;
+    if rec == mft_no::ROOT {
+        0
+    } else {
+        let i = (rec - mft_no::FIRST_USER + 1) as usize;
+        debug_assert!(i < refs.len());
+        i
+    }
+}
+
+/// Root capacities (small, large) for an index whose record already holds
+/// `others` bytes of attributes and whose entries take `bytes`.
+fn root_caps(others: usize, bytes: usize) -> (usize, usize) {
+    let ir = resident_len(4, index::ROOT_OVERHEAD);
+    let small = ATTR_SPACE.saturating_sub(others + ir);
+    let blocks_max = bytes / 2000 + 2;
+    let bitmap = resident_len(4, ((blocks_max.div_ceil(8)) + 7) & !7);
+    let large = small.saturating_sub(nonresident_len(4) + bitmap);
+    (small, large)
+}
+
+#[allow(dead_code)]
+fn body_sizes(a: &AttrSpec) -> (u64, u64) {
+    match &a.body {
+        Body::Resident { value, .. } => (((value.len() + 7) & !7) as u64, value.len() as u64),
+        Body::NonResident {
+            allocated, data, ..
+        } => (*allocated, *data),
+    }
+}
