@@ -24,6 +24,9 @@ pub fn copy_nonzero(
     progress: &(dyn Fn(u64) + Sync),
 ) -> std::io::Result<u64> {
     let len = src.len();
+    if std::env::var_os("WIMFORGE_NO_PIPELINE").is_some() {
+        return copy_sequential(src, dst, chunk, progress);
+    }
     let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(3);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     for _ in 0..4 {
@@ -73,6 +76,32 @@ pub fn copy_nonzero(
         }
         Ok(())
     })?;
+    Ok(written)
+}
+
+/// The same as [`copy_nonzero`] on one thread.
+pub fn copy_sequential(
+    src: &dyn BlockDev,
+    dst: &dyn BlockDev,
+    chunk: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<u64> {
+    let len = src.len();
+    let mut buf = vec![0u8; chunk];
+    let mut off = 0u64;
+    let mut written = 0u64;
+    while off < len {
+        let n = (len - off).min(chunk as u64) as usize;
+        if !src.known_zero(off, n as u64) {
+            src.read_at(off, &mut buf[..n])?;
+            if !blockdev::is_zero(&buf[..n]) {
+                dst.write_at(off, &buf[..n])?;
+                written += n as u64;
+            }
+        }
+        off += n as u64;
+        progress(off);
+    }
     Ok(written)
 }
 
