@@ -217,7 +217,7 @@ fn verify(img: Vec<u8>, acked: &[u8], inflight: Option<&(u64, Vec<u8>)>, what: &
 #[test]
 fn power_loss_at_every_device_operation() {
     let (base, base_model) = base_image();
-    let work = workload(1, 12);
+    let work = workload(1, 8);
     // Count the device operations of a full run.
     let total = {
         let dev = Arc::new(CrashDev::new(base.clone(), u64::MAX));
@@ -320,7 +320,7 @@ fn killed_process_at_random_points() {
     let (base, base_model) = base_image();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(2024);
-    for round in 0..12u64 {
+    for round in 0..8u64 {
         let p = t.path().join(format!("k{round}.vhdx"));
         std::fs::write(&p, &base).unwrap();
         let seed = 1000 + round;
