@@ -285,22 +285,19 @@ impl<'a> BitReader<'a> {
     /// Make at least 49 bits available (the caller checked `avail < 49`).
     #[inline(always)]
     fn refill(&mut self) {
-        {
-            // `pos < 8` wraps to a huge start and falls through to the slow
-            // path.
-            if let Some(w) = self.input.get(self.pos.wrapping_sub(8)..self.pos) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(w);
-                // Little-endian load: the word at pos-2 lands in the top 16
-                // bits, which is exactly the order the bits are consumed in.
-                self.buf |= u64::from_le_bytes(word) >> self.avail;
-                let words = (64 - self.avail) / 16;
-                self.pos -= 2 * words as usize;
-                self.avail += 16 * words;
-                return;
-            }
+        // `pos < 8` wraps to a huge start and takes the slow path.
+        if let Some(w) = self.input.get(self.pos.wrapping_sub(8)..self.pos) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            // Little-endian load: the word at pos-2 lands in the top 16
+            // bits, which is exactly the order the bits are consumed in.
+            self.buf |= u64::from_le_bytes(word) >> self.avail;
+            let words = (64 - self.avail) / 16;
+            self.pos -= 2 * words as usize;
+            self.avail += 16 * words;
+        } else {
+            self.refill_slow();
         }
-        self.refill_slow();
     }
 
     #[inline(always)]
@@ -403,8 +400,8 @@ struct DecodeTables<const N: usize, const T: usize> {
     first_index: [u32; MAX_CODEWORD_LEN + 1],
 }
 
-/// Work space for [`build_lengths`], kept with each code so rebuilding
-/// never has to zero fresh arrays.
+/// Work space for [`build_lengths`], one per decompressor and shared by
+/// its codes, so rebuilding never has to zero fresh arrays.
 #[derive(Clone)]
 struct BuildScratch<const N: usize> {
     lens: [u8; N],
@@ -629,7 +626,9 @@ fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildScratch<N>) {
     let root = n - 2;
     depth[root] = 0;
     for node in (0..root).rev() {
-        let d = depth[parent[node] as usize] + 1;
+        // (Depths stay far below 255: frequencies are bounded by the
+        // periodic halving; saturate anyway rather than trust that.)
+        let d = depth[parent[node] as usize].saturating_add(1);
         depth[node] = d;
         let mut l = d as usize;
         if l >= MAX_CODEWORD_LEN {
@@ -638,16 +637,19 @@ fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildScratch<N>) {
                 l -= 1;
             }
         }
-        len_count[l] -= 1;
+        // The leaf being split always exists (the counts keep the code
+        // complete), so this never saturates; it just cannot panic.
+        len_count[l] = len_count[l].saturating_sub(1);
         len_count[l + 1] += 2;
     }
 
     // Longest codewords go to the least frequent symbols.
-    let mut k = 0;
+    let mut sorted_syms = keys.iter().map(|k| (k & 0x3ff) as usize);
     for l in (1..=MAX_CODEWORD_LEN).rev() {
         for _ in 0..len_count[l] {
-            lens[(keys[k] & 0x3ff) as usize] = l as u8;
-            k += 1;
+            if let Some(len) = sorted_syms.next().and_then(|sym| lens.get_mut(sym)) {
+                *len = l as u8;
+            }
         }
     }
 }
