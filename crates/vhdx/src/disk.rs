@@ -799,18 +799,18 @@ impl Vhdx {
     fn block_known_zero(&self, st: &State, i: u64) -> bool {
         let e = BatEntry(st.bat[self.geo.payload_index(i) as usize]);
         match PayloadState::from_bits(e.state_bits()) {
-            Some(PayloadState::Zero) => true,
-            Some(PayloadState::NotPresent | PayloadState::Undefined | PayloadState::Unmapped) => {
-                match &self.parent {
-                    None => !self.params.has_parent,
-                    Some(p) => {
-                        let bs = self.block_size();
-                        let o = i * bs;
-                        let l = bs.min(p.virtual_size().saturating_sub(o));
-                        l == 0 || p.known_zero(o, l)
-                    }
+            // §2.5.1.1 allows zeros for UNDEFINED and UNMAPPED in every
+            // disk type; we always return zeros for them.
+            Some(PayloadState::Zero | PayloadState::Undefined | PayloadState::Unmapped) => true,
+            Some(PayloadState::NotPresent) => match &self.parent {
+                None => !self.params.has_parent,
+                Some(p) => {
+                    let bs = self.block_size();
+                    let o = i * bs;
+                    let l = bs.min(p.virtual_size().saturating_sub(o));
+                    l == 0 || p.known_zero(o, l)
                 }
-            }
+            },
             _ => false,
         }
     }
@@ -932,11 +932,14 @@ impl Vhdx {
                 }
                 Ok(())
             }
-            Some(PayloadState::Zero) => {
+            // UNDEFINED and UNMAPPED read as zeros in every disk type (one of
+            // the behaviours §2.5.1.1 allows); only NOT_PRESENT falls
+            // through to the parent.
+            Some(PayloadState::Zero | PayloadState::Undefined | PayloadState::Unmapped) => {
                 buf.fill(0);
                 Ok(())
             }
-            Some(PayloadState::NotPresent | PayloadState::Undefined | PayloadState::Unmapped) => {
+            Some(PayloadState::NotPresent) => {
                 if diff {
                     self.read_parent(voff, buf)
                 } else {
@@ -1272,7 +1275,7 @@ impl Vhdx {
             Some(s) => {
                 // Unallocated. Zeros into a block that reads as zeros stay
                 // unallocated.
-                let reads_zero = !diff || s == PayloadState::Zero;
+                let reads_zero = !diff || s != PayloadState::NotPresent;
                 if reads_zero && blockdev::is_zero(data) {
                     return Ok(());
                 }
