@@ -302,3 +302,22 @@ fn raw_to_vhdx_conversion_is_identical_for_qemu() {
         }
     }
 }
+
+#[test]
+fn partition_window_over_vhdx() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("w.vhdx");
+    vhdx::create_file(&p, &opts(64 * MIB, CreateKind::Dynamic), None, |d| {
+        let part = blockdev::Window::new(d, MIB, 32 * MIB).unwrap();
+        part.write_at(0, b"partition start").unwrap();
+        assert!(part.write_at(32 * MIB - 1, b"xx").is_err());
+        assert!(part.known_zero(32 * MIB - 4096, 4096));
+        assert!(!part.known_zero(0, 4096));
+        Ok(())
+    })
+    .unwrap();
+    let d = Vhdx::open(&p, OpenOptions::default()).unwrap();
+    let mut b = [0u8; 15];
+    d.read_at(MIB, &mut b).unwrap();
+    assert_eq!(&b, b"partition start");
+}
