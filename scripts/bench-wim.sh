@@ -33,9 +33,12 @@ for mode in lzx xpress lzms-solid; do
   mv "$wim.tmp" "$wim"
 done
 
-(cd "$ROOT" && cargo build --release -q -p wimforge)
-WF="$ROOT/target/release/wimforge"
-[ -n "${CARGO_TARGET_DIR:-}" ] && WF="$CARGO_TARGET_DIR/release/wimforge"
+if [ -z "${WIMFORGE:-}" ]; then
+  (cd "$ROOT" && cargo build --release -q -p wimforge)
+  WF="${CARGO_TARGET_DIR:-$ROOT/target}/release/wimforge"
+else
+  WF=$WIMFORGE   # a prebuilt binary
+fi
 
 # best_of CMD...: prints "seconds maxrss_kib" of the fastest run.
 best_of() {
