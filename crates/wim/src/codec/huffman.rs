@@ -7,10 +7,16 @@
 //! Both formats read their bits as a sequence of 16-bit little-endian words,
 //! highest bit first, and both treat missing trailing coding units as zero
 //! bits (wimlib does the same, and some wimlib-written chunks rely on it).
+//!
+//! The module is currently declared from `xpress.rs` (`#[path]`) so that
+//! `codec/mod.rs` stays untouched; it can move to `mod.rs` as
+//! `mod huffman;` with the two `use` lines adjusted.
 
 use crate::codec::DecodeError;
 
-/// A 64-bit, MSB-first bit buffer over 16-bit LE coding units.
+/// A 64-bit, MSB-first bit buffer over 16-bit LE coding units: the input
+/// bitstream of MS-XCA §2.2.4 (XPRESS Huffman) and MS-PATCH §2.2 (LZX),
+/// format notes §1.3.
 ///
 /// Invariants: the top `avail` bits of `buf` are the next unread stream bits.
 /// The bits below them are either zero or the correct following stream bits
@@ -204,8 +210,10 @@ fn refill_tail<const SWAPPED: bool>(
 /// Tag bit of a root-table entry that points at a subtable.
 const SUBTABLE: u32 = 0x8000_0000;
 
-/// Canonical-Huffman decode table: a root table indexed by the next
-/// `log2(ROOT)` bits plus subtables for longer codewords.
+/// Canonical-Huffman decode table (the canonical codes of MS-XCA §2.2.4 and
+/// LZXD §2.2: shorter codes first, symbols in increasing order within a
+/// length): a root table indexed by the next `log2(ROOT)` bits plus
+/// subtables for longer codewords.
 ///
 /// Entry layout (u32): `symbol << 16 | length` for a leaf, where `length` is
 /// the full codeword length (bits to consume); `SUBTABLE | start << 8 |
@@ -337,7 +345,6 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
         let mut sub_used = 0usize;
         let mut len = bits + 1;
         let mut remaining = usize::from(count[len as usize]);
-        // Walk the long codes; `cur` tracks the current length group.
         let total_long: usize = (bits + 1..=max_len)
             .map(|l| usize::from(count[l as usize]))
             .sum();
@@ -345,11 +352,9 @@ impl<const ROOT: usize> DecodeTable<ROOT> {
             .sorted
             .get(idx..idx + total_long)
             .ok_or(DecodeError::BadHuffmanCode)?;
-        // Precompute (code, len) for each long symbol on the fly.
+        // Walk the long codes in canonical order, tracking each one's code
+        // and length; a new root prefix starts a new subtable.
         let mut i = 0usize;
-        // Per-symbol (code, len) of the long codes are generated lazily; we
-        // need look-ahead to find the group end, so compute into a small
-        // iterator state and buffer the group in the subtable directly.
         let mut cur_prefix = u32::MAX;
         let mut sub_start = 0usize;
         let mut sub_bits = 0u32;
