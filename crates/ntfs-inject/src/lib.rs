@@ -28,6 +28,7 @@
 pub mod attrdef;
 pub mod attribute;
 pub mod boot;
+pub mod check;
 pub mod error;
 pub mod filename;
 pub mod fixup;
@@ -46,7 +47,7 @@ pub mod writer;
 
 pub use error::{Error, Result};
 pub use reader::Volume;
-pub use writer::{format, FormatOptions, Name, Node, StreamSpec, Tree, VolumeWriter};
+pub use writer::{format, FormatOptions, Name, Node, Reparse, StreamSpec, Tree, VolumeWriter};
 
 /// Little-endian field access on byte slices; callers check bounds first.
 pub(crate) mod le {
