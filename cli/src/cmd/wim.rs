@@ -67,6 +67,27 @@ pub enum WimCommand {
         #[arg(long = "ref", value_name = "GLOB")]
         refs: Vec<String>,
     },
+    /// Apply an image to an NTFS volume (raw image, or partition N of a
+    /// disk image/VHDX) formatted on the way; a directory TARGET extracts.
+    Apply {
+        wim: PathBuf,
+        /// Image index (1-based) or name.
+        image: String,
+        target: PathBuf,
+        #[arg(long)]
+        partition: Option<u32>,
+        /// Create a raw volume image of this size (e.g. 2G).
+        #[arg(long)]
+        size: Option<String>,
+        #[arg(long, default_value = "4K")]
+        cluster_size: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long = "ref", value_name = "GLOB")]
+        refs: Vec<String>,
+    },
     /// Check the integrity table and every blob's SHA-1.
     Verify {
         wim: PathBuf,
@@ -137,6 +158,34 @@ pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
             refs,
         } => extract_cmd(&open(&wim, &refs)?, &image, &dest, threads, ctx),
         WimCommand::Verify { wim, threads, refs } => verify(&open(&wim, &refs)?, threads, ctx),
+        WimCommand::Apply {
+            wim,
+            image,
+            target,
+            partition,
+            size,
+            cluster_size,
+            label,
+            threads,
+            refs,
+        } => {
+            let w = open(&wim, &refs)?;
+            if target.is_dir() {
+                return extract_cmd(&w, &image, &target, threads, ctx);
+            }
+            let index = w.resolve_image(&image)?;
+            super::ntfs::wim_apply(
+                &w,
+                index,
+                &target,
+                partition,
+                size.as_deref(),
+                &cluster_size,
+                &label,
+                threads,
+                ctx,
+            )
+        }
         WimCommand::Capture {
             src,
             wim,

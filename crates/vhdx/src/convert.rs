@@ -11,8 +11,18 @@ use blockdev::{AtomicFile, BlockDev, FileDev};
 use std::path::Path;
 use std::sync::mpsc;
 
-/// Chunk size used when the destination has no natural block size.
-pub const RAW_CHUNK: usize = 4 << 20;
+/// I/O size of conversions. Small enough that the copy buffers stay in the
+/// CPU caches (32 MiB buffers measured 1.6x slower on a busy machine);
+/// every VHDX block size is a multiple of it.
+pub const RAW_CHUNK: usize = 1 << 20;
+
+fn io_chunk() -> usize {
+    std::env::var("WIMFORGE_IO_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&c| c.is_power_of_two() && (4096..=256 << 20).contains(&c))
+        .unwrap_or(RAW_CHUNK)
+}
 
 /// Copy the whole of `src` into `dst` (same length or longer), skipping
 /// chunks of `chunk` bytes that are zero. `progress` is called with the
@@ -27,9 +37,9 @@ pub fn copy_nonzero(
     if std::env::var_os("WIMFORGE_NO_PIPELINE").is_some() {
         return copy_sequential(src, dst, chunk, progress);
     }
-    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(3);
+    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(7);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-    for _ in 0..4 {
+    for _ in 0..8 {
         empty_tx.send(vec![0u8; chunk]).expect("receiver alive");
     }
     let mut written = 0u64;
@@ -121,9 +131,9 @@ pub fn to_vhdx(
         ));
     }
     o.size = src.len().div_ceil(o.logical_sector_size as u64) * o.logical_sector_size as u64;
-    let bs = o.block_size as usize;
+    let chunk = io_chunk().min(o.block_size as usize);
     crate::create_file(out, &o, None, |d: &Vhdx| {
-        copy_nonzero(src, d, bs, progress).map_err(|e| Error::Io {
+        copy_nonzero(src, d, chunk, progress).map_err(|e| Error::Io {
             file: out.display().to_string(),
             structure: "payload",
             offset: 0,
@@ -145,7 +155,7 @@ pub fn to_raw(src: &dyn BlockDev, out: &Path, progress: &(dyn Fn(u64) + Sync)) -
     let tmp = AtomicFile::create(out).map_err(ioe)?;
     let dev = FileDev::from_file(tmp.file().map_err(ioe)?, tmp.temp_path(), false).map_err(ioe)?;
     dev.set_len(src.len()).map_err(ioe)?;
-    copy_nonzero(src, &dev, RAW_CHUNK, progress).map_err(ioe)?;
+    copy_nonzero(src, &dev, io_chunk(), progress).map_err(ioe)?;
     drop(dev);
     tmp.commit().map_err(ioe)
 }
