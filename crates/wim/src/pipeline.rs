@@ -45,7 +45,9 @@ impl BlobSink for NullSink {
 pub struct Options {
     /// Worker threads for decompression; 0 = one per core.
     pub threads: usize,
-    /// Uncompressed bytes per window (at least one chunk per window).
+    /// Uncompressed bytes per window. A window also holds at least one
+    /// chunk per worker thread (up to [`MAX_WINDOW_BYTES`]), so that large
+    /// solid chunks still decompress in parallel.
     pub window_bytes: usize,
 }
 
@@ -53,10 +55,14 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             threads: 0,
-            window_bytes: 8 << 20,
+            window_bytes: 4 << 20,
         }
     }
 }
+
+/// Upper bound on a window's size when it grows to give every thread a
+/// chunk (solid LZMS chunks are 64 MiB each).
+pub const MAX_WINDOW_BYTES: usize = 512 << 20;
 
 /// One chunk to decompress, with the resource it belongs to.
 struct Job {
@@ -96,10 +102,13 @@ pub fn stream_blobs(
         .thread_name(|i| format!("wim-decompress-{i}"))
         .build()
         .map_err(|e| Error::Refused(format!("cannot start worker threads: {e}")))?;
-    let windows = windows(&jobs, opts.window_bytes.max(1));
+    let windows = windows(&jobs, opts.window_bytes.max(1), pool.current_num_threads());
 
-    let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(1);
-    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(2);
+    // A rendezvous channel: the producer hands over a finished window only
+    // when the consumer takes it, so at most two windows (plus one spare
+    // buffer for reuse) exist at any time.
+    let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(0);
+    let (back_tx, back_rx) = sync_channel::<Vec<u8>>(1);
     std::thread::scope(|s| {
         let consumer =
             s.spawn(|| consume(wim, &groups, &jobs, &windows, rx, back_tx, sink, progress));
@@ -176,14 +185,19 @@ fn plan(wim: &Wim, blobs: impl IntoIterator<Item = BlobLoc>) -> Result<(Vec<Grou
     Ok((groups, jobs))
 }
 
-/// Cut jobs into windows of about `target` uncompressed bytes.
-fn windows(jobs: &[Job], target: usize) -> Vec<std::ops::Range<usize>> {
+/// Cut jobs into windows of about `target` uncompressed bytes, each with at
+/// least `min_jobs` chunks unless that would pass [`MAX_WINDOW_BYTES`].
+fn windows(jobs: &[Job], target: usize, min_jobs: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0usize;
     for (i, j) in jobs.iter().enumerate() {
         bytes += j.chunk.uncompressed_len as usize;
-        if bytes >= target {
+        let n = i + 1 - start;
+        let next = jobs
+            .get(i + 1)
+            .map_or(0, |j| j.chunk.uncompressed_len as usize);
+        if (bytes >= target && n >= min_jobs) || bytes + next > MAX_WINDOW_BYTES.max(target) {
             out.push(start..i + 1);
             start = i + 1;
             bytes = 0;
@@ -410,4 +424,47 @@ fn finish_blob(wim: &Wim, g: &Group, b: &BlobLoc, h: Sha1, sink: &mut dyn BlobSi
         .in_file(&wim.parts[res.part as usize].path));
     }
     sink.end(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(sizes: &[u32]) -> Vec<Job> {
+        let mut off = 0;
+        sizes
+            .iter()
+            .map(|&s| {
+                let c = Chunk {
+                    file_offset: off,
+                    compressed_len: s,
+                    uncompressed_len: s,
+                    uncompressed_offset: off,
+                };
+                off += s as u64;
+                Job { group: 0, chunk: c }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_cover_every_job_once_and_respect_limits() {
+        let small = jobs(&[32768; 1000]);
+        let w = windows(&small, 4 << 20, 2);
+        assert_eq!(w.first().unwrap().start, 0);
+        assert_eq!(w.last().unwrap().end, 1000);
+        assert!(w.windows(2).all(|p| p[0].end == p[1].start));
+        assert!(w.iter().all(|r| r.len() <= 128));
+        // 64 MiB solid chunks: one per thread per window, capped.
+        let big = jobs(&[64 << 20; 20]);
+        let w = windows(&big, 4 << 20, 4);
+        assert!(w[..w.len() - 1].iter().all(|r| r.len() == 4), "{w:?}");
+        let w = windows(&big, 4 << 20, 64);
+        assert!(
+            w.iter().all(|r| r.len() <= MAX_WINDOW_BYTES / (64 << 20)),
+            "{w:?}"
+        );
+        assert_eq!(w.iter().map(|r| r.len()).sum::<usize>(), 20);
+        assert!(windows(&[], 1, 1).is_empty());
+    }
 }
