@@ -59,10 +59,15 @@ pub fn hivex_tree(path: &Path) -> Tree {
         String::from_utf8_lossy(&out.stderr)
     );
     // hivexregedit prints names stored compressed as raw Latin-1 bytes.
-    let text = match String::from_utf8(out.stdout.clone()) {
-        Ok(s) => s,
-        Err(_) => out.stdout.iter().map(|&b| b as char).collect(),
-    };
+    let text: Vec<String> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .map(|l| match std::str::from_utf8(l) {
+            Ok(s) => s.to_string(),
+            Err(_) => l.iter().map(|&b| b as char).collect(),
+        })
+        .collect();
+    let text = text.join("\n");
     let text = text.replace("\\\n", "");
     let mut t = Tree::new();
     let mut cur = String::new();
