@@ -27,16 +27,18 @@ fi
 [[ $(stat -c %s "$RAW") -eq 2147483648 ]] || { echo "bad source size" >&2; exit 1; }
 
 now() { date +%s.%N; }
-declare -A T
+declare -A T C
 run() { # name, command...
   local name=$1; shift
   rm -f "$WORK/$name.vhdx"
   sync
   local t0; t0=$(now)
-  "$@"
+  local TIMEFORMAT='%U %S'
+  local cpu; cpu=$( { time "$@" >/dev/null 2>&1; } 2>&1 )
   sync
   local t1; t1=$(now)
   T[$name]+="$(echo "$t1 - $t0" | bc) "
+  C[$name]+="$(echo "$cpu" | awk '{print $1 + $2}') "
 }
 # Warm the page cache once.
 cat "$RAW" > /dev/null
@@ -47,14 +49,15 @@ for ((i = 0; i < ROUNDS; i++)); do
   run wimforge_fixed "$WIMFORGE" -q vhdx convert "$RAW" "$WORK/wimforge_fixed.vhdx" --type fixed
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "| tool | type | median s (${ROUNDS} runs) | all runs s | output bytes | allocated bytes |"
-echo "|---|---|---|---|---|---|"
+echo "| tool | type | median wall s incl. sync (${ROUNDS} runs) | all runs s | median CPU s (user+sys) | output bytes | allocated bytes |"
+echo "|---|---|---|---|---|---|---|"
 for n in qemu wimforge qemu_fixed wimforge_fixed; do
   m=$(echo "${T[$n]}" | median)
+  c=$(echo "${C[$n]}" | median)
   all=$(echo "${T[$n]}" | xargs printf '%.2f ')
   tool=${n%%_*}; [[ $tool == qemu ]] && tool=qemu-img
   typ=dynamic; [[ $n == *fixed ]] && typ=fixed
-  echo "| $tool | $typ | $m | $all | $(stat -c %s "$WORK/$n.vhdx") | $(( $(stat -c %b "$WORK/$n.vhdx") * 512 )) |"
+  echo "| $tool | $typ | $(printf %.2f "$m") | $all | $(printf %.2f "$c") | $(stat -c %s "$WORK/$n.vhdx") | $(( $(stat -c %b "$WORK/$n.vhdx") * 512 )) |"
 done
 for n in qemu wimforge qemu_fixed wimforge_fixed; do
   qemu-img compare -q -f raw -F vhdx "$RAW" "$WORK/$n.vhdx" || { echo "$n.vhdx differs from the source" >&2; exit 1; }
