@@ -15,6 +15,7 @@ pub mod format;
 pub mod pipeline;
 pub mod read;
 pub mod verify;
+pub mod write;
 
 pub use error::{Error, FormatError, FormatErrorKind, Result};
 pub use read::image::Image;
