@@ -12,9 +12,9 @@ struct rec { uint32_t fmt, chunk, usize, csize; const uint8_t *data; };
 
 static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
-static double now(void) {
+static double now_clock(clockid_t c) {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(c, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -48,15 +48,19 @@ int main(int argc, char **argv) {
 	struct wimlib_decompressor *d;
 	if (wimlib_create_decompressor(WIMLIB_COMPRESSION_TYPE_LZMS, max_chunk, &d)) { fprintf(stderr, "create failed\n"); return 1; }
 	uint8_t *out = malloc(max_out);
-	double best = 1e30;
+	memset(out, 0, max_out); /* fault the pages in before timing */
+	double best = 1e30, best_wall = 1e30;
 	for (int k = 0; k < rounds; k++) {
-		double t = now();
+		double w = now_clock(CLOCK_MONOTONIC);
+		double t = now_clock(CLOCK_THREAD_CPUTIME_ID);
 		for (size_t i = 0; i < cnt; i++)
 			if (wimlib_decompress(recs[i].data, recs[i].csize, out, recs[i].usize, d)) { fprintf(stderr, "chunk %zu failed\n", i); return 1; }
-		t = now() - t;
+		t = now_clock(CLOCK_THREAD_CPUTIME_ID) - t;
+		w = now_clock(CLOCK_MONOTONIC) - w;
 		if (t < best) best = t;
+		if (w < best_wall) best_wall = w;
 	}
-	printf("wimlib %s: %zu chunks, %llu -> %llu bytes, best of %d: %.3f s, %.1f MB/s\n", argv[1], cnt,
-	       (unsigned long long)total_in, (unsigned long long)total_out, rounds, best, total_out / best / 1e6);
+	printf("wimlib %s: %zu chunks, %llu -> %llu bytes, best of %d: cpu %.3f s (wall %.3f s), %.1f MB/s\n", argv[1], cnt,
+	       (unsigned long long)total_in, (unsigned long long)total_out, rounds, best, best_wall, total_out / best / 1e6);
 	return 0;
 }
