@@ -42,6 +42,9 @@ pub enum NtfsCommand {
         /// Recurse into subdirectories.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// Also list the metadata files ($MFT, $Extend, ...).
+        #[arg(short = 'a', long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },
@@ -92,22 +95,20 @@ pub fn run(cmd: NtfsCommand, _ctx: &Context) -> CmdResult {
             path,
             partition,
             recursive,
+            all,
             json,
         } => {
             let vol = Volume::open(open_read(&target, partition)?)?;
             let rec = vol.lookup(&path)?;
             let mut out = std::io::stdout().lock();
             let mut rows = Vec::new();
-            list(
-                &vol,
-                rec,
-                &path.trim_end_matches(['/', '\\']).to_string(),
+            let opts = ListOpts {
                 recursive,
+                all,
                 json,
-                &mut rows,
-                &mut out,
-                0,
-            )?;
+            };
+            let prefix = path.trim_end_matches(['/', '\\']);
+            list(&vol, rec, prefix, &opts, &mut rows, &mut out, 0)?;
             if json {
                 writeln!(out, "{}", serde_json::Value::Array(rows))?;
             }
@@ -150,13 +151,17 @@ pub fn run(cmd: NtfsCommand, _ctx: &Context) -> CmdResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+struct ListOpts {
+    recursive: bool,
+    all: bool,
+    json: bool,
+}
+
 fn list<D: BlockDev>(
     vol: &Volume<D>,
     rec: u64,
     prefix: &str,
-    recursive: bool,
-    json: bool,
+    o: &ListOpts,
     rows: &mut Vec<serde_json::Value>,
     out: &mut dyn Write,
     depth: usize,
@@ -165,8 +170,12 @@ fn list<D: BlockDev>(
         return Err("directory nesting deeper than 1024 (loop?)".into());
     }
     for e in vol.list(rec)? {
+        // Metadata files: records 0-15 and everything under $Extend.
+        if !o.all && (e.record() < 16 || rec == 11) {
+            continue;
+        }
         let path = format!("{prefix}/{}", e.name_string());
-        if json {
+        if o.json {
             rows.push(serde_json::json!({
                 "path": path,
                 "record": e.record(),
@@ -178,17 +187,8 @@ fn list<D: BlockDev>(
         } else {
             writeln!(out, "{path}{}", if e.is_dir() { "/" } else { "" })?;
         }
-        if recursive && e.is_dir() && e.record() != rec {
-            list(
-                vol,
-                e.record(),
-                &path,
-                recursive,
-                json,
-                rows,
-                out,
-                depth + 1,
-            )?;
+        if o.recursive && e.is_dir() && e.record() != rec {
+            list(vol, e.record(), &path, o, rows, out, depth + 1)?;
         }
     }
     Ok(())
