@@ -74,15 +74,8 @@ impl Key {
     }
 
     fn find_sub(&self, name: &str) -> std::result::Result<usize, usize> {
-        // Sorted in the common case; fall back to a scan for hives whose
-        // stored order differs from ours.
-        match self.subkeys.binary_search_by(|k| cmp_names(&k.name, name)) {
-            Ok(i) => Ok(i),
-            Err(i) => match self.subkeys.iter().position(|k| eq_names(&k.name, name)) {
-                Some(j) => Ok(j),
-                None => Err(i),
-            },
-        }
+        // Subkeys are kept sorted (the reader sorts what it loads).
+        self.subkeys.binary_search_by(|k| cmp_names(&k.name, name))
     }
 
     /// The value with this name (case-insensitive; "" is the default value).

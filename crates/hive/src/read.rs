@@ -141,6 +141,9 @@ impl<'a> Reader<'a> {
             for o in offs {
                 subkeys.push(self.key(o, depth + 1)?);
             }
+            // Windows stores them sorted already; make sure lookups can
+            // binary-search even when a foreign writer did not.
+            subkeys.sort_by(|a: &Key, b: &Key| crate::name::cmp_names(&a.name, &b.name));
         }
         Ok(Key {
             name,
