@@ -322,10 +322,7 @@ impl<D: BlockDev> Volume<D> {
         let block_size = le::u32(rv, 8) as u64;
         let start = 0x10 + le::u32(rv, 0x10) as usize;
         let end = 0x10 + le::u32(rv, 0x14) as usize;
-        let alloc = match rec.find(at::INDEX_ALLOCATION, name) {
-            Some(a) => Some(a.clone()),
-            None => None,
-        };
+        let alloc = rec.find(at::INDEX_ALLOCATION, name).cloned();
         let vcn_size = if self.cluster <= block_size {
             self.cluster
         } else {

@@ -297,7 +297,6 @@ impl<D: BlockDev> VolumeWriter<D> {
         alloc("bitmap", (total_clusters.div_ceil(8) + 7) & !7, &mut ext);
         alloc("upcase", 131072, &mut ext);
         alloc("sds", sec.sds.len() as u64, &mut ext);
-        let mut used = used;
 
         let sys_times = Times {
             creation: time,
@@ -870,6 +869,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn index_attrs(
         &self,
         attrs: &mut Vec<AttrSpec>,
@@ -1372,8 +1372,11 @@ impl<D: BlockDev> VolumeWriter<D> {
             if let Some(d) = &p.dir {
                 self.write_index_blocks(&d.built, d.lcn)?;
             }
-            // Zero the tail of the last cluster of each data extent.
+            // Data given inline, then zero the tail of the last cluster.
             for s in &p.streams {
+                if !s.resident && !s.buf.is_empty() {
+                    dev.write_at(s.lcn * cs, &s.buf)?;
+                }
                 if !s.resident && s.size % cs != 0 {
                     let tail = cs - s.size % cs;
                     dev.write_at(s.lcn * cs + s.size, &vec![0u8; tail as usize])?;
