@@ -28,8 +28,7 @@ fn ten_thousand_keys_read_back_with_hivex() {
         let back = Hive::from_bytes(&img).unwrap();
         assert_eq!(back.key("Big").unwrap().subkeys.len(), 10_000);
         assert_eq!(tree(&back), tree(&h));
-        // hivex (Perl) is slow on 10,000 keys: check one format with it.
-        if minor != 5 || !have("hivexregedit") || !have("hivexsh") {
+        if !have("hivexregedit") || !have("hivexsh") {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
