@@ -239,3 +239,40 @@ fn nesting_is_bounded() {
         ErrorKind::TooDeep
     ));
 }
+
+#[test]
+fn real_hives_mutated_and_truncated_never_panic() {
+    let dir = std::env::var("WIMFORGE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        })
+        .join("fixtures/real/hive");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        eprintln!("SKIP: no fixtures in {}", dir.display());
+        return;
+    };
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for e in rd.flatten() {
+        let img = std::fs::read(e.path()).unwrap();
+        // Files may be longer than base block + hive bins (padding).
+        let used = 4096 + u32_at(&img, 0x28) as usize;
+        for cut in (0..used).step_by(997) {
+            assert!(Hive::from_bytes(&img[..cut]).is_err(), "cut at {cut}");
+        }
+        for _ in 0..1500 {
+            let mut m = img.clone();
+            for _ in 0..1 + next() % 4 {
+                let pos = 4096 + (next() as usize) % (img.len() - 4096);
+                m[pos] = next() as u8;
+            }
+            let _ = Hive::from_bytes(&m);
+        }
+    }
+}
