@@ -75,6 +75,49 @@ pub enum WimCommand {
         #[arg(long = "ref", value_name = "GLOB")]
         refs: Vec<String>,
     },
+    /// Capture a directory as a new WIM (replaces WIM when complete).
+    Capture {
+        src: PathBuf,
+        wim: PathBuf,
+        #[command(flatten)]
+        image: CaptureArgs,
+        /// Compression: none, xpress, lzx or lzms (lzx and lzms: not yet).
+        #[arg(long, default_value = "none")]
+        compress: String,
+        /// Chunk size of compressed resources (power of two, 4096 and up).
+        #[arg(long)]
+        chunk_size: Option<u32>,
+    },
+    /// Add a directory as a new image of an existing WIM.
+    Append {
+        src: PathBuf,
+        wim: PathBuf,
+        #[command(flatten)]
+        image: CaptureArgs,
+    },
+}
+
+/// Options shared by `capture` and `append`.
+#[derive(clap::Args)]
+pub struct CaptureArgs {
+    /// Image name (default: the source directory's name).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// Mark the new image bootable.
+    #[arg(long)]
+    boot: bool,
+    /// Write an integrity table.
+    #[arg(long)]
+    check: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Fixed GUID and times (SOURCE_DATE_EPOCH, or 0), so the same tree
+    /// gives a byte-identical WIM. Also on when SOURCE_DATE_EPOCH is set.
+    #[arg(long)]
+    deterministic: bool,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -94,6 +137,16 @@ pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
             refs,
         } => extract_cmd(&open(&wim, &refs)?, &image, &dest, threads, ctx),
         WimCommand::Verify { wim, threads, refs } => verify(&open(&wim, &refs)?, threads, ctx),
+        WimCommand::Capture {
+            src,
+            wim,
+            image,
+            compress,
+            chunk_size,
+        } => capture_cmd(&src, &wim, &image, &compress, chunk_size, false),
+        WimCommand::Append { src, wim, image } => {
+            capture_cmd(&src, &wim, &image, "none", None, true)
+        }
         WimCommand::Apply {
             wim,
             image,
@@ -394,6 +447,107 @@ fn verify(w: &Wim, threads: usize, ctx: &Context) -> CmdResult {
         r.images,
         r.blobs,
         r.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fixed time of deterministic mode: `SOURCE_DATE_EPOCH` when set
+/// (which alone turns the mode on), else 0 with `--deterministic`.
+fn fixed_time(
+    deterministic: bool,
+) -> Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            Ok(Some(v.trim().parse::<i64>().map_err(|_| {
+                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+            })?))
+        }
+        _ => Ok(deterministic.then_some(0)),
+    }
+}
+
+fn capture_cmd(
+    src: &Path,
+    wim_path: &Path,
+    a: &CaptureArgs,
+    compress: &str,
+    chunk_size: Option<u32>,
+    append: bool,
+) -> CmdResult {
+    use wim::codec::CompressionType;
+    use wim::write::{scan_dir, CaptureOptions, WimWriter, WriteOptions};
+    let compression = match compress.to_ascii_lowercase().as_str() {
+        "none" => CompressionType::None,
+        "xpress" => CompressionType::Xpress,
+        "lzx" | "lzms" => {
+            return Err(format!(
+                "--compress {compress}: not supported yet (no {compress} compressor has been \
+                 written); use --compress none"
+            )
+            .into())
+        }
+        _ => {
+            return Err(
+                format!("--compress {compress}: unknown format (none, xpress, lzx, lzms)").into(),
+            )
+        }
+    };
+    if let Some(cs) = chunk_size {
+        if !cs.is_power_of_two() || !(4096..=1 << 30).contains(&cs) {
+            return Err(
+                format!("--chunk-size {cs}: must be a power of two from 4096 to 1 GiB").into(),
+            );
+        }
+        if compression == CompressionType::None {
+            eprintln!("wimforge: note: --chunk-size has no effect with --compress none");
+        }
+    }
+    let fixed = fixed_time(a.deterministic)?;
+    let opts = WriteOptions {
+        compression,
+        chunk_size: chunk_size.unwrap_or(0),
+        compressor: wim::write::compressor_for(compression),
+        threads: a.threads,
+        integrity: a.check,
+        fixed_time: fixed,
+    };
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => std::fs::canonicalize(src)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "image".into()),
+    };
+    let (tree, warnings) = scan_dir(
+        src,
+        &CaptureOptions {
+            deterministic: fixed.is_some(),
+        },
+    )?;
+    for w in &warnings {
+        eprintln!("wimforge: warning: {w}");
+    }
+    let mut w = if append {
+        WimWriter::append_to(wim_path, opts)?
+    } else {
+        WimWriter::create(wim_path, opts)?
+    };
+    let index = w.add_image(tree, &name, a.description.as_deref())?;
+    if a.boot {
+        w.set_boot_index(index)?;
+    }
+    let s = w.finish()?;
+    for warn in &s.warnings {
+        eprintln!("wimforge: warning: {warn}");
+    }
+    eprintln!(
+        "{} image {index} ({name:?}) of {}: {} blobs, {} bytes stored, {} duplicate streams; file is {} bytes",
+        if append { "Appended" } else { "Captured" },
+        wim_path.display(),
+        s.blobs_written,
+        s.bytes_written,
+        s.deduplicated,
+        s.file_size
     );
     Ok(ExitCode::SUCCESS)
 }

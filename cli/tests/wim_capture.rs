@@ -1,0 +1,305 @@
+//! `wimforge wim capture|append`, checked with tools we did not write:
+//! wimlib-imagex (info, info --check, dir, verify, apply) and 7-Zip, plus
+//! our own extract and verify.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use support::{assert_same_tree, have, ok, run, wimforge};
+
+fn set_mtime(p: &Path, secs: i64) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let t = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid NUL-terminated path and two timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// Files, duplicates, hard links, empty files and directories, relative
+/// and absolute symlinks, a symlink to a directory, odd names.
+fn make_tree(root: &Path) {
+    fs::create_dir_all(root.join("dir/sub")).unwrap();
+    fs::create_dir(root.join("empty dir")).unwrap();
+    fs::write(root.join("a.txt"), b"hello\n").unwrap();
+    fs::write(root.join("dup.txt"), b"hello\n").unwrap();
+    fs::hard_link(root.join("a.txt"), root.join("dir/a-link.txt")).unwrap();
+    fs::hard_link(root.join("a.txt"), root.join("dir/sub/a-link2.txt")).unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    let big: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    fs::write(root.join("dir/sub/big.bin"), &big).unwrap();
+    fs::write(root.join("ünïcødé 日本.txt"), b"unicode").unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("rel-link")).unwrap();
+    std::os::unix::fs::symlink("dir/sub", root.join("dir-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("abs-link")).unwrap();
+    let mut all = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            all.push(p);
+        }
+    }
+    all.sort();
+    for p in all.iter().rev() {
+        set_mtime(p, 1_650_000_000);
+    }
+}
+
+fn capture(src: &Path, wim: &Path, extra: &[&str]) {
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(src)
+        .arg(wim)
+        .args(extra));
+}
+
+#[test]
+fn wimlib_accepts_and_applies_our_wims() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let wim = t.path().join("ours.wim");
+    capture(
+        &src,
+        &wim,
+        &[
+            "--name",
+            "Test Image",
+            "--description",
+            "d",
+            "--check",
+            "--boot",
+        ],
+    );
+
+    let info = ok(Command::new("wimlib-imagex").arg("info").arg(&wim));
+    assert!(info.contains("Test Image"), "{info}");
+    assert!(info.contains("Boot Index:     1"), "{info}");
+    // info --check verifies the integrity table.
+    let chk = run(Command::new("wimlib-imagex")
+        .args(["info", "--check"])
+        .arg(&wim));
+    let chk_err = String::from_utf8_lossy(&chk.stderr);
+    assert!(chk.status.success(), "{chk_err}");
+    assert!(!chk_err.contains("does not contain integrity"), "{chk_err}");
+    // wimlib really checks our table: a flipped byte inside it is caught.
+    let mut bad = fs::read(&wim).unwrap();
+    bad[210] ^= 0x55;
+    let badp = t.path().join("bad.wim");
+    fs::write(&badp, &bad).unwrap();
+    let r = run(Command::new("wimlib-imagex")
+        .args(["info", "--check"])
+        .arg(&badp));
+    assert!(
+        !r.status.success(),
+        "corrupted WIM passed the integrity check"
+    );
+    let out = ok(Command::new("wimlib-imagex").arg("verify").arg(&wim));
+    assert!(out.to_lowercase().contains("verif"), "{out}");
+    let dir = ok(Command::new("wimlib-imagex")
+        .args(["dir"])
+        .arg(&wim)
+        .arg("1"));
+    assert!(dir.contains("/dir/sub/a-link2.txt"), "{dir}");
+
+    // wimlib reproduces the tree: bytes, hard links, symlinks (absolute
+    // ones verbatim), mtimes.
+    let applied = t.path().join("applied");
+    ok(Command::new("wimlib-imagex")
+        .arg("apply")
+        .arg(&wim)
+        .arg("1")
+        .arg(&applied));
+    assert_same_tree(&src, &applied);
+
+    // So does our reader.
+    ok(wimforge().args(["wim", "verify"]).arg(&wim));
+    let ours = t.path().join("ours");
+    ok(wimforge()
+        .args(["wim", "extract"])
+        .arg(&wim)
+        .arg("1")
+        .arg(&ours));
+    fs::remove_file(src.join("abs-link")).unwrap();
+    fs::remove_file(ours.join("abs-link")).unwrap();
+    assert_same_tree(&src, &ours);
+}
+
+#[test]
+fn seven_zip_tests_our_wims() {
+    if !have("7zz") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let wim = t.path().join("ours.wim");
+    capture(&src, &wim, &[]);
+    let out = ok(Command::new("7zz").arg("t").arg(&wim));
+    assert!(out.contains("Everything is Ok"), "{out}");
+}
+
+#[test]
+fn append_adds_images_wimlib_can_apply() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let src2 = t.path().join("second");
+    fs::create_dir(&src2).unwrap();
+    fs::write(src2.join("a.txt"), b"hello\n").unwrap();
+    fs::write(src2.join("other"), b"other").unwrap();
+    set_mtime(&src2.join("a.txt"), 1_600_000_000);
+    set_mtime(&src2.join("other"), 1_600_000_000);
+    let wim = t.path().join("x.wim");
+    capture(&src, &wim, &["--check"]);
+    ok(wimforge()
+        .args(["wim", "append"])
+        .arg(&src2)
+        .arg(&wim)
+        .arg("--boot"));
+    // The default name is the source directory's name; names stay unique.
+    let again = run(wimforge().args(["wim", "append"]).arg(&src2).arg(&wim));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has an image named"));
+
+    let info = ok(Command::new("wimlib-imagex")
+        .args(["info", "--check"])
+        .arg(&wim));
+    assert!(info.contains("Image Count:    2"), "{info}");
+    assert!(info.contains("Boot Index:     2"), "{info}");
+    assert!(info.contains("second"), "{info}");
+    ok(Command::new("wimlib-imagex").arg("verify").arg(&wim));
+    let a2 = t.path().join("a2");
+    ok(Command::new("wimlib-imagex")
+        .arg("apply")
+        .arg(&wim)
+        .arg("2")
+        .arg(&a2));
+    assert_same_tree(&src2, &a2);
+    let a1 = t.path().join("a1");
+    ok(Command::new("wimlib-imagex")
+        .arg("apply")
+        .arg(&wim)
+        .arg("1")
+        .arg(&a1));
+    assert_same_tree(&src, &a1);
+}
+
+#[test]
+fn deterministic_captures_are_byte_identical() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let (a, b) = (t.path().join("a.wim"), t.path().join("b.wim"));
+    capture(&src, &a, &["--deterministic", "--threads", "1", "--check"]);
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(&src)
+        .arg(&b)
+        .args(["--threads", "2", "--check"])
+        .env("SOURCE_DATE_EPOCH", "0"));
+    assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap());
+}
+
+#[test]
+fn unsupported_compression_is_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for c in ["lzx", "lzms"] {
+        let wim = t.path().join(format!("{c}.wim"));
+        let out = run(wimforge()
+            .args(["wim", "capture"])
+            .arg(&src)
+            .arg(&wim)
+            .args(["--compress", c]));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not supported yet"), "{err}");
+        assert!(!wim.exists());
+    }
+    let out = run(wimforge()
+        .args(["wim", "capture"])
+        .arg(&src)
+        .arg(t.path().join("x.wim"))
+        .args(["--chunk-size", "1000"]));
+    assert!(!out.status.success());
+    // A source that is not a directory.
+    let out = run(wimforge()
+        .args(["wim", "capture"])
+        .arg(t.path().join("nope"))
+        .arg(t.path().join("y.wim")));
+    assert!(!out.status.success());
+    assert!(!t.path().join("y.wim").exists());
+}
+
+#[test]
+fn xpress_wims_pass_wimlib_and_7zip() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let text: Vec<u8> = (0..30_000u32)
+        .flat_map(|i| format!("row {} of {}\n", i % 500, i % 11).into_bytes())
+        .collect();
+    fs::write(src.join("dir/text.txt"), &text).unwrap();
+    set_mtime(&src.join("dir/text.txt"), 1_650_000_000);
+    set_mtime(&src.join("dir"), 1_650_000_000);
+    for cs in ["4096", "32768", "65536"] {
+        let wim = t.path().join(format!("x{cs}.wim"));
+        capture(
+            &src,
+            &wim,
+            &["--compress", "xpress", "--chunk-size", cs, "--check"],
+        );
+        let info = ok(Command::new("wimlib-imagex")
+            .args(["info", "--check"])
+            .arg(&wim));
+        assert!(info.contains("XPRESS"), "{info}");
+        ok(Command::new("wimlib-imagex").arg("verify").arg(&wim));
+        let applied = t.path().join(format!("applied{cs}"));
+        ok(Command::new("wimlib-imagex")
+            .arg("apply")
+            .arg(&wim)
+            .arg("1")
+            .arg(&applied));
+        assert_same_tree(&src, &applied);
+        if have("7zz") {
+            let out = ok(Command::new("7zz").arg("t").arg(&wim));
+            assert!(out.contains("Everything is Ok"), "{out}");
+        }
+    }
+    let wim = t.path().join("too-big.wim");
+    let out = run(wimforge()
+        .args(["wim", "capture"])
+        .arg(&src)
+        .arg(&wim)
+        .args(["--compress", "xpress", "--chunk-size", "131072"]));
+    assert!(!out.status.success());
+    assert!(!wim.exists());
+}
