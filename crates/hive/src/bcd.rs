@@ -669,3 +669,138 @@ impl std::fmt::Display for ElementValue {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Building stores (for `boot install`): element encoders and object setters.
+
+fn device_header(dtype: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 16]; // no options object
+    v.extend_from_slice(&dtype.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&((16 + payload.len()) as u32).to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Device element for a GPT partition (88 bytes, as bcdboot writes).
+pub fn device_gpt_partition(partition: Uuid, disk: Uuid) -> Vec<u8> {
+    let mut p = vec![0u8; 0x38];
+    p[0..16].copy_from_slice(&partition.to_bytes_le());
+    p[20..24].copy_from_slice(&0u32.to_le_bytes());
+    p[24..40].copy_from_slice(&disk.to_bytes_le());
+    device_header(6, &p)
+}
+
+/// Device element for an MBR partition: byte offset + disk signature.
+pub fn device_mbr_partition(offset: u64, signature: u32) -> Vec<u8> {
+    let mut p = vec![0u8; 0x38];
+    p[0..8].copy_from_slice(&offset.to_le_bytes());
+    p[20..24].copy_from_slice(&1u32.to_le_bytes());
+    p[24..28].copy_from_slice(&signature.to_le_bytes());
+    device_header(6, &p)
+}
+
+/// Device element "boot" (the device the boot manager was loaded from).
+pub fn device_boot() -> Vec<u8> {
+    device_header(5, &[0u8; 0x38])
+}
+
+/// Registry type and bytes for an element value of the element's format.
+pub fn encode_element(value: &ElementValue) -> (u32, Vec<u8>) {
+    use crate::value::{utf16z, REG_BINARY, REG_MULTI_SZ, REG_SZ};
+    match value {
+        ElementValue::Device { .. } | ElementValue::Raw { .. } => {
+            (REG_BINARY, Vec::new()) // devices: use the device_* encoders
+        }
+        ElementValue::String(s) | ElementValue::Object(s) => (REG_SZ, utf16z(s, true)),
+        ElementValue::ObjectList(l) => {
+            let mut v = Vec::new();
+            for s in l {
+                v.extend(utf16z(s, true));
+            }
+            v.extend_from_slice(&[0, 0]);
+            (REG_MULTI_SZ, v)
+        }
+        ElementValue::Integer(n) => (REG_BINARY, n.to_le_bytes().to_vec()),
+        ElementValue::Boolean(b) => (REG_BINARY, vec![*b as u8]),
+        ElementValue::IntegerList(l) => {
+            (REG_BINARY, l.iter().flat_map(|n| n.to_le_bytes()).collect())
+        }
+    }
+}
+
+/// Create (or retype) object `guid` ("{...}") with object type `object_type`.
+pub fn set_object(h: &mut Hive, guid: &str, object_type: u32) -> crate::Result<()> {
+    h.set_value(
+        &format!("Objects\\{guid}\\Description"),
+        "Type",
+        REG_DWORD,
+        object_type.to_le_bytes().to_vec(),
+    )?;
+    h.create_key(&format!("Objects\\{guid}\\Elements"))?;
+    Ok(())
+}
+
+/// Set element `id` of object `guid` to raw registry data.
+pub fn set_element(
+    h: &mut Hive,
+    guid: &str,
+    id: u32,
+    reg_type: u32,
+    data: Vec<u8>,
+) -> crate::Result<()> {
+    h.set_value(
+        &format!("Objects\\{guid}\\Elements\\{id:08x}"),
+        "Element",
+        reg_type,
+        data,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoders_round_trip_through_decode() {
+        let part = Uuid::parse_str("24e0e103-9bc2-477e-a5e2-3e42d2bb134f").unwrap();
+        let disk = Uuid::parse_str("376e5397-7d1f-4e4f-a668-5a62c1269e60").unwrap();
+        let g = device_gpt_partition(part, disk);
+        assert_eq!(g.len(), 88);
+        assert_eq!(
+            decode_device(&g),
+            Some((
+                None,
+                Device::GptPartition {
+                    partition_guid: format!("{{{part}}}"),
+                    disk_guid: format!("{{{disk}}}"),
+                }
+            ))
+        );
+        let m = device_mbr_partition(1 << 20, 0xdeadbeef);
+        assert_eq!(
+            decode_device(&m).unwrap().1,
+            Device::MbrPartition {
+                offset: 1 << 20,
+                disk_signature: "deadbeef".into()
+            }
+        );
+        assert_eq!(decode_device(&device_boot()).unwrap().1, Device::Boot);
+
+        let mut h = Hive::new(3, "NewStoreRoot");
+        let bm = "{9dea862c-5cdd-4e70-acc1-f32b344d4795}";
+        set_object(&mut h, bm, 0x10100002).unwrap();
+        set_element(&mut h, bm, 0x11000001, crate::value::REG_BINARY, g).unwrap();
+        let (t, d) = encode_element(&ElementValue::Integer(30));
+        set_element(&mut h, bm, 0x25000004, t, d).unwrap();
+        let (t, d) = encode_element(&ElementValue::ObjectList(vec!["{1}".into()]));
+        set_element(&mut h, bm, 0x24000001, t, d).unwrap();
+        let s = decode(&Hive::from_bytes(&h.to_bytes()).unwrap());
+        let o = &s.objects[0];
+        assert_eq!(o.alias, Some("bootmgr"));
+        let names: Vec<_> = o.elements.iter().map(|e| e.name.unwrap()).collect();
+        assert_eq!(names, ["device", "displayorder", "timeout"]);
+        assert_eq!(o.elements[2].value, ElementValue::Integer(30));
+    }
+}
