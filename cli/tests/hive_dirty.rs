@@ -2,7 +2,7 @@
 //! per the format with our own writer) dumps as the post-replay state; an
 //! edit of it writes a clean hive that hivex reads.
 
-#[path = "hive_util.rs"]
+#[path = "hive_util/mod.rs"]
 mod hive_util;
 mod support;
 

@@ -1,7 +1,7 @@
 //! `wimforge hive dump` and `wimforge bcd dump` on the real hives in
 //! `shared/fixtures/real/hive/`, checked against hivex.
 
-#[path = "hive_util.rs"]
+#[path = "hive_util/mod.rs"]
 mod hive_util;
 mod support;
 

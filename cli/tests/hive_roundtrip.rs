@@ -1,7 +1,7 @@
 //! `wimforge hive set/delete` on copies of the real hives: hivexregedit
 //! and hivexsh must see exactly the change and nothing else.
 
-#[path = "hive_util.rs"]
+#[path = "hive_util/mod.rs"]
 mod hive_util;
 mod support;
 
