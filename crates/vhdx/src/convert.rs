@@ -37,15 +37,21 @@ pub fn copy_nonzero(
     if std::env::var_os("WIMFORGE_NO_PIPELINE").is_some() {
         return copy_sequential(src, dst, chunk, progress);
     }
-    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(7);
+    // The reader hands over batches of chunks, so a busy machine's
+    // scheduling latency is paid once per batch rather than per chunk.
+    const BATCH: usize = 8;
+    type Batch = Vec<(u64, Vec<u8>)>;
+    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<Batch>>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-    for _ in 0..8 {
+    for _ in 0..4 * BATCH {
         empty_tx.send(vec![0u8; chunk]).expect("receiver alive");
     }
     let mut written = 0u64;
     std::thread::scope(|s| -> std::io::Result<()> {
         s.spawn(move || {
             let mut off = 0u64;
+            let mut batch: Batch = Vec::with_capacity(BATCH);
+            let mut spare: Option<Vec<u8>> = None;
             while off < len {
                 let n = (len - off).min(chunk as u64) as usize;
                 if src.known_zero(off, n as u64) {
@@ -53,36 +59,46 @@ pub fn copy_nonzero(
                     progress(off);
                     continue;
                 }
-                let Ok(mut buf) = empty_rx.recv() else { return };
+                let mut buf = match spare.take() {
+                    Some(b) => b,
+                    None => match empty_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => return,
+                    },
+                };
                 buf.resize(n, 0);
                 if let Err(e) = src.read_at(off, &mut buf) {
                     let _ = full_tx.send(Err(e));
                     return;
                 }
                 if blockdev::is_zero(&buf) {
-                    off += n as u64;
-                    progress(off);
-                    // Put the buffer back in circulation.
-                    let _ = full_tx.send(Ok((u64::MAX, buf)));
-                    continue;
-                }
-                if full_tx.send(Ok((off, buf))).is_err() {
-                    return;
+                    spare = Some(buf);
+                } else {
+                    batch.push((off, buf));
                 }
                 off += n as u64;
                 progress(off);
+                if batch.len() == BATCH
+                    && full_tx
+                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = full_tx.send(Ok(batch));
             }
         });
         // Owned here so that an early return unblocks the reader.
         let full_rx = full_rx;
         let empty_tx = empty_tx;
         for item in full_rx.iter() {
-            let (off, buf) = item?;
-            if off != u64::MAX {
+            for (off, buf) in item? {
                 dst.write_at(off, &buf)?;
                 written += buf.len() as u64;
+                let _ = empty_tx.send(buf);
             }
-            let _ = empty_tx.send(buf);
         }
         Ok(())
     })?;
