@@ -126,6 +126,56 @@ pub struct Hive {
     pub recovered: Option<String>,
 }
 
+/// A self-relative security descriptor for keys of a new hive (every key
+/// of a hive Windows loads has one): owner Administrators, group SYSTEM,
+/// DACL granting KEY_ALL_ACCESS to Administrators and SYSTEM and KEY_READ
+/// to Users, inherited by subkeys (MS-DTYP 2.4.6 SECURITY_DESCRIPTOR,
+/// 2.4.5 ACL, 2.4.4.2 ACCESS_ALLOWED_ACE).
+pub fn default_security() -> Vec<u8> {
+    fn sid(sub: &[u32]) -> Vec<u8> {
+        let mut v = vec![1, sub.len() as u8, 0, 0, 0, 0, 0, 5]; // NT authority
+        for s in sub {
+            v.extend_from_slice(&s.to_le_bytes());
+        }
+        v
+    }
+    let admins = sid(&[32, 544]);
+    let system = sid(&[18]);
+    let users = sid(&[32, 545]);
+    let ace = |mask: u32, who: &[u8]| {
+        let size = 8 + who.len();
+        let mut v = vec![0u8, 0x02]; // ACCESS_ALLOWED, CONTAINER_INHERIT
+        v.extend_from_slice(&(size as u16).to_le_bytes());
+        v.extend_from_slice(&mask.to_le_bytes());
+        v.extend_from_slice(who);
+        v
+    };
+    let aces = [
+        ace(0xF003F, &admins),
+        ace(0xF003F, &system),
+        ace(0x20019, &users),
+    ]
+    .concat();
+    let mut acl = vec![2u8, 0];
+    acl.extend_from_slice(&((8 + aces.len()) as u16).to_le_bytes());
+    acl.extend_from_slice(&3u16.to_le_bytes());
+    acl.extend_from_slice(&[0, 0]);
+    acl.extend_from_slice(&aces);
+    let owner_off = 20u32;
+    let group_off = owner_off + admins.len() as u32;
+    let dacl_off = group_off + system.len() as u32;
+    let mut sd = vec![1u8, 0];
+    sd.extend_from_slice(&0x8004u16.to_le_bytes()); // SELF_RELATIVE | DACL_PRESENT
+    sd.extend_from_slice(&owner_off.to_le_bytes());
+    sd.extend_from_slice(&group_off.to_le_bytes());
+    sd.extend_from_slice(&0u32.to_le_bytes()); // no SACL
+    sd.extend_from_slice(&dacl_off.to_le_bytes());
+    sd.extend_from_slice(&admins);
+    sd.extend_from_slice(&system);
+    sd.extend_from_slice(&acl);
+    sd
+}
+
 /// Split "A\B\C" (leading/trailing backslashes ignored) into components.
 pub fn split_path(path: &str) -> Vec<&str> {
     path.split('\\').filter(|s| !s.is_empty()).collect()
@@ -136,6 +186,7 @@ impl Hive {
     pub fn new(minor: u32, root: &str) -> Hive {
         let mut k = Key::new(root);
         k.flags = crate::nk::KEY_HIVE_ENTRY | crate::nk::KEY_NO_DELETE;
+        k.security = Some(Arc::new(default_security()));
         Hive {
             minor,
             root: k,
