@@ -109,7 +109,14 @@ impl Hive {
                 h.recovered = Some(note);
                 Ok(h)
             }
-            None => read::parse(data),
+            None => {
+                let mut h = read::parse(data)?;
+                if base::BaseBlock::parse(data, false).is_ok_and(|b| b.is_dirty()) {
+                    h.recovered =
+                        Some("dirty hive without a usable transaction log: read as it is".into());
+                }
+                Ok(h)
+            }
         }
     }
 
