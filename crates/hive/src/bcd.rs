@@ -74,6 +74,7 @@ pub fn object_type_name(t: u32) -> String {
         _ => "application",
     };
     match t >> 28 {
+        1 if t & 0xFFFFF == 0xFFFFF => "firmware boot entry".into(),
         1 => format!("application: {}", app(t & 0xFFFFF)),
         2 => match (t >> 20) & 0xF {
             1 => "settings (library, inheritable)".into(),
