@@ -41,7 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
         prop::collection::vec(any::<u8>(), 16340..16400),
     ];
     prop_oneof![
-        4 => (p.clone(), any::<u8>(), prop_oneof![Just(1u32), Just(3), Just(4), Just(7), Just(11), Just(0x1234_5678)], data)
+        4 => (p.clone(), any::<u8>(), prop_oneof![Just(0u32), Just(1), Just(2), Just(3), Just(4), Just(5), Just(6), Just(7), Just(11), Just(0x1234_5678)], data)
             .prop_map(|(p, n, t, d)| Op::SetValue(p, n, t, d)),
         1 => (p.clone(), any::<u8>()).prop_map(|(p, n)| Op::DeleteValue(p, n)),
         1 => p.clone().prop_map(Op::DeleteKey),
