@@ -55,6 +55,14 @@ pub enum NtfsCommand {
         #[arg(long)]
         partition: Option<u32>,
     },
+    /// Copy a local file (or directory tree) into the volume at NTFS_PATH.
+    Put {
+        target: PathBuf,
+        local: PathBuf,
+        ntfs_path: String,
+        #[arg(long)]
+        partition: Option<u32>,
+    },
     /// Structural check: MFT mirror, bitmap vs runlists, index order.
     Check {
         target: PathBuf,
@@ -134,6 +142,34 @@ pub fn run(cmd: NtfsCommand, _ctx: &Context) -> CmdResult {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        NtfsCommand::Put {
+            target,
+            local,
+            ntfs_path,
+            partition,
+        } => {
+            let mut count = 0u64;
+            with_target(&target, partition, None, |dev, _| {
+                let mut inj = ntfs_inject::inject::Injector::open(dev)?;
+                // Missing parent directories are created (mkdir -p).
+                let comps: Vec<&str> = ntfs_path
+                    .split(['/', '\\'])
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let mut cur = String::new();
+                for c in comps.iter().take(comps.len().saturating_sub(1)) {
+                    cur = format!("{cur}/{c}");
+                    if inj.volume().lookup(&cur).is_err() {
+                        inj.create(&cur, None)?;
+                        count += 1;
+                    }
+                }
+                put_tree(&mut inj, &local, &ntfs_path, &mut count)?;
+                Ok(())
+            })?;
+            eprintln!("Put {count} entries into {}", target.display());
+            Ok(ExitCode::SUCCESS)
+        }
         NtfsCommand::Check { target, partition } => {
             let vol = Volume::open(open_read(&target, partition)?)?;
             let problems = ntfs_inject::check::check(&vol)?;
@@ -190,6 +226,42 @@ fn list<D: BlockDev>(
         if o.recursive && e.is_dir() && e.record() != rec {
             list(vol, e.record(), &path, o, rows, out, depth + 1)?;
         }
+    }
+    Ok(())
+}
+
+fn put_tree<D: BlockDev>(
+    inj: &mut ntfs_inject::inject::Injector<D>,
+    local: &Path,
+    dest: &str,
+    count: &mut u64,
+) -> Result<(), BoxErr> {
+    let m = std::fs::symlink_metadata(local)?;
+    if m.is_dir() {
+        if inj.volume().lookup(dest).is_err() {
+            inj.create(dest, None)?;
+            *count += 1;
+        }
+        let mut names: Vec<_> = std::fs::read_dir(local)?.collect::<Result<_, _>>()?;
+        names.sort_by_key(|e| e.file_name());
+        for e in names {
+            let name = e
+                .file_name()
+                .into_string()
+                .map_err(|n| format!("{n:?}: not UTF-8"))?;
+            put_tree(
+                inj,
+                &e.path(),
+                &format!("{}/{name}", dest.trim_end_matches('/')),
+                count,
+            )?;
+        }
+    } else if m.is_file() {
+        let data = std::fs::read(local)?;
+        inj.create(dest, Some(&data))?;
+        *count += 1;
+    } else {
+        return Err(format!("{}: only files and directories can be put", local.display()).into());
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ pub mod error;
 pub mod filename;
 pub mod fixup;
 pub mod index;
+pub mod inject;
 pub mod layout;
 pub mod logfile;
 pub mod partition;

@@ -125,6 +125,12 @@ impl<D: BlockDev> Volume<D> {
         Ok(v)
     }
 
+    /// After the MFT grew: its new runs and size.
+    pub(crate) fn set_mft(&mut self, runs: Vec<Run>, size: u64) {
+        self.mft_runs = runs;
+        self.mft_size = size;
+    }
+
     pub fn device(&self) -> &D {
         &self.dev
     }
@@ -193,7 +199,7 @@ impl<D: BlockDev> Volume<D> {
         record::parse(buf, n, off, self.total_clusters, self.cluster)
     }
 
-    fn record_offset_part(&self, n: u64, part: u64) -> Result<u64> {
+    pub(crate) fn record_offset_part(&self, n: u64, part: u64) -> Result<u64> {
         let off = n * self.record_size + part * self.cluster;
         let vcn = off / self.cluster;
         let mut v = 0u64;

@@ -1416,7 +1416,7 @@ fn tree_parent_index(refs: &[u64], parent_ref: u64) -> usize {
 
 /// Root capacities (small, large) for an index whose record already holds
 /// `others` bytes of attributes and whose entries take `bytes`.
-fn root_caps(others: usize, bytes: usize) -> (usize, usize) {
+pub(crate) fn root_caps(others: usize, bytes: usize) -> (usize, usize) {
     let ir = resident_len(4, index::ROOT_OVERHEAD);
     let small = ATTR_SPACE.saturating_sub(others + ir);
     let blocks_max = bytes / 2000 + 2;
