@@ -39,9 +39,9 @@ const HASH_BITS: u32 = 15;
 /// Compression effort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
-    /// Short hash chains, greedy parsing.
+    /// Short hash chains, one step of lazy matching (the default).
     Fast,
-    /// Longer chains with lazy matching.
+    /// Longer hash chains.
     Thorough,
 }
 
@@ -83,11 +83,12 @@ impl XpressCompressor {
     }
 
     /// Longest match for position `i` among earlier positions.
-    fn longest(&self, d: &[u8], i: usize, depth: u32) -> (usize, usize) {
+    fn longest(&self, d: &[u8], i: usize, depth: u32, nice: usize) -> (usize, usize) {
         if i + MIN_MATCH > d.len() {
             return (0, 0);
         }
         let max = (d.len() - i).min(MAX_MATCH);
+        let nice = nice.min(max);
         let mut best = (0usize, 0usize);
         let mut cand = self.head[Self::hash(d, i)];
         let mut left = depth;
@@ -101,7 +102,7 @@ impl XpressCompressor {
                 }
                 if l > best.0 {
                     best = (l, off);
-                    if l == max {
+                    if l >= nice {
                         break;
                     }
                 }
@@ -119,21 +120,23 @@ impl XpressCompressor {
     fn parse(&mut self, d: &[u8]) {
         self.head.fill(u32::MAX);
         self.items.clear();
-        let (depth, lazy) = match self.level {
-            Level::Fast => (8, false),
-            Level::Thorough => (64, true),
+        // (chain depth, "nice" length that ends a search and skips the
+        // lazy step)
+        let (depth, nice) = match self.level {
+            Level::Fast => (16, 32),
+            Level::Thorough => (96, 258),
         };
         let mut i = 0;
         while i < d.len() {
-            let (len, off) = self.longest(d, i, depth);
+            let (len, off) = self.longest(d, i, depth, nice);
             self.insert(d, i);
             if len < MIN_MATCH {
                 self.items.push(Item::Literal(d[i]));
                 i += 1;
                 continue;
             }
-            if lazy && i + 1 < d.len() {
-                let (l2, _) = self.longest(d, i + 1, depth);
+            if len < nice && i + 1 < d.len() {
+                let (l2, _) = self.longest(d, i + 1, depth, nice);
                 if l2 > len + 1 {
                     self.items.push(Item::Literal(d[i]));
                     i += 1;
