@@ -21,6 +21,9 @@ use crate::runlist::Run;
 use crate::stdinfo::{StandardInformation, Times};
 use blockdev::BlockDev;
 
+/// A record without fixups, the raw attributes kept, the parsed ones removed.
+type SplitRecord = (Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<crate::attribute::Attr>);
+
 /// A volume opened for adding files.
 pub struct Injector<D: BlockDev> {
     vol: Volume<D>,
@@ -555,7 +558,7 @@ impl<D: BlockDev> Injector<D> {
         &self,
         n: u64,
         remove: impl Fn(&crate::attribute::Attr) -> bool,
-    ) -> Result<(Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<crate::attribute::Attr>)> {
+    ) -> Result<SplitRecord> {
         let rec = self.vol.record(n)?;
         let off = self.vol.record_offset(n)?;
         let rs = self.vol.boot.mft_record_size as usize;
