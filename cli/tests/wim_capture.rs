@@ -303,3 +303,41 @@ fn xpress_wims_pass_wimlib_and_7zip() {
     assert!(!out.status.success());
     assert!(!wim.exists());
 }
+
+#[test]
+fn names_a_wim_cannot_hold_fail_cleanly_and_special_files_are_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    // A name that is not UTF-8: a clear error, and no WIM appears.
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").unwrap();
+    let wim = t.path().join("x.wim");
+    let out = run(wimforge().args(["wim", "capture"]).arg(&src).arg(&wim));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    assert!(!wim.exists());
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+
+    // A FIFO is skipped with a warning; the rest is captured.
+    let src2 = t.path().join("src2");
+    fs::create_dir(&src2).unwrap();
+    fs::write(src2.join("f"), b"data").unwrap();
+    let fifo = std::ffi::CString::new(src2.join("pipe").as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let out = run(wimforge().args(["wim", "capture"]).arg(&src2).arg(&wim));
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("FIFO cannot be stored in a WIM; skipped"),
+        "{err}"
+    );
+    let dir = ok(wimforge().args(["wim", "dir"]).arg(&wim).arg("1"));
+    assert_eq!(dir.lines().collect::<Vec<_>>(), ["/", "/f"]);
+}
