@@ -34,8 +34,6 @@ use crate::codec::DecodeError;
 #[derive(Clone, Copy)]
 pub(crate) struct BitReader<'a, const SWAPPED: bool> {
     data: &'a [u8],
-    /// `pos < fast_end` guarantees `pos + 8 <= data.len()`.
-    fast_end: usize,
     /// Length of the real input: a unit at `pos` exists iff `pos + 2 <= limit`.
     limit: usize,
     pos: usize,
@@ -70,7 +68,6 @@ impl<'a, const SWAPPED: bool> BitReader<'a, SWAPPED> {
         debug_assert!(SWAPPED || limit == data.len());
         BitReader {
             data,
-            fast_end: data.len().saturating_sub(7),
             limit: limit.min(data.len()),
             pos,
             buf: 0,
@@ -100,10 +97,9 @@ impl<'a, const SWAPPED: bool> BitReader<'a, SWAPPED> {
     /// (`avail` ends in 48..=63).
     #[inline(always)]
     pub(crate) fn refill(&mut self) {
-        if self.pos < self.fast_end {
-            // SAFETY: fast_end <= data.len() - 7, so pos + 8 <= data.len();
-            // [u8; 8] has alignment 1.
-            let arr: [u8; 8] = unsafe { *(self.data.as_ptr().add(self.pos) as *const [u8; 8]) };
+        // (An unchecked load was tried here: 6% fewer instructions on LZX
+        // but no measurable change in cycles, so this stays safe.)
+        if let Some(&arr) = self.data.get(self.pos..).and_then(|r| r.first_chunk::<8>()) {
             // Big-endian load puts byte 0 on top. Unless the units were
             // pre-swapped, each 16-bit unit is little endian, so swap the two
             // bytes inside every 16-bit lane: unit 0 lands in bits 63..48,
@@ -489,13 +485,17 @@ pub(crate) fn copy_match(
         // `end` may be written; they stay inside `out` and are overwritten
         // later.
         //
-        // SAFETY: checked just above: src = pos - offset < pos, and
-        // end + 24 <= out.len(). Writes are 8 bytes at d = pos + 8k, for
-        // d < max(end, pos + 24) <= end + 16, so all lie in
-        // out[pos..end + 24]; each read is 8 bytes at d - offset, below the
-        // write position, so also in bounds. Unaligned accesses go through
-        // read/write_unaligned. Measured: per-word `copy_within` re-checks
-        // bounds on every word and costs ~2x the instructions here.
+        // SAFETY: checked just above: offset <= pos (so src = pos - offset
+        // is in bounds) and end + 24 <= out.len(). Writes are 8 bytes at
+        // d = pos, pos + 8, pos + 16, then at further d < end: together
+        // out[pos..max(pos + 24, end + 7)], inside out[..end + 24]. Each
+        // read is 8 bytes at d - offset < d, so also in bounds. The cursor
+        // pointers never pass pos + 24 <= end + 24 or end + 8, both within
+        // (or one past) the allocation. All accesses go through raw
+        // pointers from one `as_mut_ptr` and read/write_unaligned. Measured against the same loop with safe
+        // slice copies (bounds-checked per word): that costs ~20% more
+        // instructions and 4-5% more cycles for whole-chunk decoding, for
+        // both XPRESS and LZX.
         unsafe {
             let base = out.as_mut_ptr();
             let mut s = base.add(src) as *const u8;
