@@ -225,6 +225,7 @@ fn disk2vhd_sample() {
     assert_eq!(&mbr[510..], &[0x55, 0xAA]);
     // One partition starting at LBA 128.
     assert_eq!(u32::from_le_bytes(mbr[454..458].try_into().unwrap()), 128);
+    agrees_with_qemu_info(&d, &p);
     assert!(vhdx::check::check(&d)
         .iter()
         .all(|f| f.severity != vhdx::check::Severity::Error));
@@ -253,7 +254,16 @@ fn windows10(name: &str, kind: DiskType) {
     assert!(vhdx::check::check(&d)
         .iter()
         .all(|f| f.severity != vhdx::check::Severity::Error));
+    agrees_with_qemu_info(&d, &p);
     compare_with_qemu(&d, &p);
+}
+
+/// `qemu-img info` reports the same virtual size and block size.
+fn agrees_with_qemu_info(d: &Vhdx, p: &std::path::Path) {
+    if let Some(q) = qemu_info(p) {
+        assert_eq!(q["virtual-size"], d.virtual_size(), "{}", p.display());
+        assert_eq!(q["cluster-size"], d.block_size(), "{}", p.display());
+    }
 }
 
 /// Our reading of the whole disk equals qemu-img's.
