@@ -6,18 +6,16 @@
 //! Without `wimlib-imagex` (or the shared fixtures) the affected tests print
 //! a skip notice, except under `CI=true`, where they fail.
 
-#[path = "support/solid.rs"]
-mod solid;
+#[path = "support/real.rs"]
+mod real;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use proptest::prelude::*;
-use solid::{Chunk, Wim};
+use real::{compressed_chunks, open, verify_with, RawChunk};
 use wim::codec::lzms::LzmsDecompressor;
-use wim::codec::{DecodeError, Decompressor};
-
-const LZMS_FORMAT: u32 = 3;
+use wim::codec::{CompressionType, DecodeError, Decompressor};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -246,27 +244,20 @@ fn capture(src: &Path, extra: &[&str]) -> Vec<u8> {
 /// Decode every LZMS chunk of `file` with our decoder and verify all blob
 /// SHA-1s. Returns (blobs verified, LZMS chunks decoded).
 fn verify_wim(file: &[u8]) -> (usize, usize) {
-    let wim = Wim::parse(file).unwrap();
+    let wim = open(file);
     let mut decoders: Vec<(usize, LzmsDecompressor)> = Vec::new();
-    let mut decoded = 0;
-    let blobs = wim
-        .verify(|res, input, out| {
-            if res.format != LZMS_FORMAT {
-                return Err(format!("unexpected format {}", res.format));
+    verify_with(&wim, |res, input, out| {
+        assert_eq!(res.ctype, CompressionType::Lzms, "unexpected format");
+        let cs = res.chunk_size as usize;
+        let d = match decoders.iter_mut().position(|(c, _)| *c == cs) {
+            Some(i) => &mut decoders[i].1,
+            None => {
+                decoders.push((cs, LzmsDecompressor::new(cs)?));
+                &mut decoders.last_mut().unwrap().1
             }
-            let d = match decoders.iter_mut().position(|(c, _)| *c == res.chunk_size) {
-                Some(i) => &mut decoders[i].1,
-                None => {
-                    let d = LzmsDecompressor::new(res.chunk_size).map_err(|e| e.to_string())?;
-                    decoders.push((res.chunk_size, d));
-                    &mut decoders.last_mut().unwrap().1
-                }
-            };
-            decoded += 1;
-            d.decompress(input, out).map_err(|e| e.to_string())
-        })
-        .unwrap();
-    (blobs, decoded)
+        };
+        d.decompress(input, out)
+    })
 }
 
 fn roundtrip_tree(chunk: usize, budget: usize, seed: u64, extra: &[&str]) {
@@ -337,7 +328,7 @@ fn shared_fixture_lzms_wim() {
 /// decoder may fail but must not panic, and must fill or reject.
 #[test]
 fn corrupted_chunks_never_panic() {
-    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut chunks: Vec<RawChunk> = Vec::new();
     let tmp = tempfile::tempdir().unwrap();
     if Command::new("wimlib-imagex")
         .arg("--version")
@@ -347,8 +338,12 @@ fn corrupted_chunks_never_panic() {
         let src = tmp.path().join("src");
         write_tree(&src, 32 << 10, 512 << 10, 7);
         let file = capture(&src, &["--chunk-size=32K"]);
-        let wim = Wim::parse(&file).unwrap();
-        chunks.extend(wim.compressed_chunks(LZMS_FORMAT).take(24).cloned());
+        let wim = open(&file);
+        chunks.extend(
+            compressed_chunks(&wim, CompressionType::Lzms)
+                .into_iter()
+                .take(24),
+        );
     } else if missing("wimlib-imagex") {
         // Still exercise random inputs below.
     }
@@ -406,12 +401,11 @@ fn pristine_chunk_decodes_exactly() {
     let mut rng = Rng(99);
     std::fs::write(src.join("a"), generate(Kind::X86, 100_000, &mut rng)).unwrap();
     let file = capture(&src, &[]);
-    let wim = Wim::parse(&file).unwrap();
-    let c = wim
-        .compressed_chunks(LZMS_FORMAT)
+    let wim = open(&file);
+    let c = compressed_chunks(&wim, CompressionType::Lzms)
+        .into_iter()
         .next()
-        .expect("a compressed chunk")
-        .clone();
+        .expect("a compressed chunk");
     let mut d = LzmsDecompressor::new(1 << 17).unwrap();
     let mut a = vec![0u8; c.uncompressed_size];
     d.decompress(&c.data, &mut a).unwrap();
