@@ -341,3 +341,70 @@ fn names_a_wim_cannot_hold_fail_cleanly_and_special_files_are_skipped() {
     let dir = ok(wimforge().args(["wim", "dir"]).arg(&wim).arg("1"));
     assert_eq!(dir.lines().collect::<Vec<_>>(), ["/", "/f"]);
 }
+
+#[test]
+fn a_killed_append_leaves_the_wim_as_it_was() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    let wim = t.path().join("x.wim");
+    capture(&src, &wim, &["--compress", "xpress", "--check"]);
+    let before = fs::read(&wim).unwrap();
+    // Enough compressible data that the append runs for a while.
+    let big = t.path().join("big");
+    fs::create_dir(&big).unwrap();
+    for i in 0..4 {
+        let data: Vec<u8> = (0..2_000_000u32)
+            .flat_map(|j| format!("{i} {} {}\n", j % 9973, j % 31).into_bytes())
+            .take(8 << 20)
+            .collect();
+        fs::write(big.join(format!("f{i}")), data).unwrap();
+    }
+    let mut child = wimforge()
+        .args(["-q", "wim", "append"])
+        .arg(&big)
+        .arg(&wim)
+        .args(["--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp_seen = || {
+        fs::read_dir(t.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("wimforge-tmp")
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut killed = false;
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if tmp_seen() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            killed = child.kill().is_ok();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = child.wait().unwrap();
+    if killed && !status.success() {
+        // SIGKILL mid-append: the WIM is untouched (the temporary file
+        // beside it is all that remains).
+        assert!(
+            fs::read(&wim).unwrap() == before,
+            "WIM changed by a killed append"
+        );
+    } else {
+        eprintln!("note: the append finished before it could be killed");
+        assert!(status.success());
+    }
+    ok(wimforge().args(["wim", "verify"]).arg(&wim));
+    if have("wimlib-imagex") {
+        ok(Command::new("wimlib-imagex")
+            .args(["info", "--check"])
+            .arg(&wim));
+    }
+}
