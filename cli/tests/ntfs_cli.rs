@@ -255,7 +255,7 @@ fn apply_and_compare(wim: &Path, image: &str, size: &str, sample_every: usize) {
     }
     // Round trip: wimlib's NTFS-3G capture of our volume lists the same
     // names, short names, attributes, times, SDs, streams, links and
-    // reparse data as the source (object ids are not written yet).
+    // reparse data as the source (object ids included).
     let rt = dir.path().join("rt.wim");
     ok(Command::new("wimlib-imagex")
         .arg("capture")
@@ -273,6 +273,9 @@ fn apply_and_compare(wim: &Path, image: &str, size: &str, sample_every: usize) {
         "Last Access Time",
         "Link Count",
         "Reparse Tag",
+        "Object ID",
+        "Birth Volume ID",
+        "Birth Object ID",
         "Hash",
         "Uncompressed size",
         "\t",

@@ -47,6 +47,7 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
     let mut map = HashMap::new();
     let mut xattrs = 0u64;
     let mut objids = 0u64;
+    let mut seen_oids = std::collections::HashSet::new();
     let pre = image.preorder();
     for &d in &pre {
         let dentry = &image.dentries[d as usize];
@@ -118,7 +119,10 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
                 if inode.xattrs.is_some() {
                     xattrs += 1;
                 }
-                if inode.object_id.is_some() {
+                let object_id = inode.object_id.clone().filter(|o| {
+                    (o.len() == 16 || o.len() == 64) && seen_oids.insert(o[..16].to_vec())
+                });
+                if inode.object_id.is_some() && object_id.is_none() {
                     objids += 1;
                 }
                 if directory {
@@ -139,6 +143,7 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
                         .filter(|&s| s < tree.security.len()),
                     streams,
                     reparse,
+                    object_id,
                 });
                 node_of[ino] = Some(n);
                 n

@@ -75,6 +75,9 @@ pub struct Node {
     /// Data streams: the unnamed one has an empty name.
     pub streams: Vec<StreamSpec>,
     pub reparse: Option<Reparse>,
+    /// $OBJECT_ID value (16 bytes, or 64 with birth volume/object and
+    /// domain ids); also indexed in `$Extend\$ObjId:$O`.
+    pub object_id: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +130,7 @@ struct PNode {
     fns: Vec<FileName>,
     streams: Vec<PStream>,
     reparse: Option<Reparse>,
+    object_id: Option<Vec<u8>>,
     dir: Option<PIndex>,
 }
 
@@ -159,6 +163,7 @@ pub struct VolumeWriter<D: BlockDev> {
     sdh: PIndex,
     sii: PIndex,
     rparse: PIndex,
+    objid: PIndex,
     extend: BuiltIndex,
     mft_records: u64,
     mirror_records: u64,
@@ -426,6 +431,9 @@ impl<D: BlockDev> VolumeWriter<D> {
                 if let Some(r) = &n.reparse {
                     l += resident_len(0, 8 + r.data.len());
                 }
+                if n.object_id.is_some() {
+                    l += resident_len(0, 16);
+                }
                 if n.directory {
                     // Room for a large index root with a few entries.
                     l += resident_len(4, index::ROOT_OVERHEAD + 24)
@@ -496,6 +504,16 @@ impl<D: BlockDev> VolumeWriter<D> {
                 fns,
                 streams,
                 reparse: n.reparse.clone(),
+                object_id: match &n.object_id {
+                    Some(o) if o.len() == 16 || o.len() == 64 => Some(o.clone()),
+                    Some(o) => {
+                        return Err(Error::Unsupported(format!(
+                            "node {i}: object id of {} bytes (16 or 64 expected)",
+                            o.len()
+                        )))
+                    }
+                    None => None,
+                },
                 dir: None,
             });
         }
@@ -666,6 +684,9 @@ impl<D: BlockDev> VolumeWriter<D> {
             if let Some(r) = &p.reparse {
                 others += resident_len(0, 8 + r.data.len());
             }
+            if p.object_id.is_some() {
+                others += resident_len(0, 16);
+            }
             let bytes: usize = entries.iter().map(|e| e.1.len()).sum();
             let (cap, cap_large) = root_caps(others, bytes);
             let built = index::build(
@@ -732,6 +753,31 @@ impl<D: BlockDev> VolumeWriter<D> {
             ..Default::default()
         };
 
+        let mut o_entries: Vec<Vec<u8>> = Vec::new();
+        for (i, p) in nodes.iter().enumerate() {
+            if let Some(o) = &p.object_id {
+                let mut data = refs[i].to_le_bytes().to_vec();
+                let mut rest = o[16..].to_vec();
+                rest.resize(48, 0);
+                data.extend_from_slice(&rest);
+                o_entries.push(index::view_entry(&o[..16], &data, &[]));
+            }
+        }
+        o_entries.sort_by(|a, b| index::collate_ulongs(&a[0x10..0x20], &b[0x10..0x20]));
+        for w in o_entries.windows(2) {
+            if w[0][0x10..0x20] == w[1][0x10..0x20] {
+                return Err(Error::Unsupported(
+                    "two files have the same object id".into(),
+                ));
+            }
+        }
+        let o_bytes: usize = o_entries.iter().map(|e| e.len()).sum();
+        let (oc, ocl) = root_caps(r_others, o_bytes);
+        let objid = PIndex {
+            built: index::build(o_entries, oc, ocl, INDEX_BLOCK_SIZE, vcns_per_block),
+            ..Default::default()
+        };
+
         // --- index blocks, then data
         let mut me = VolumeWriter {
             dev,
@@ -755,6 +801,7 @@ impl<D: BlockDev> VolumeWriter<D> {
             sdh,
             sii,
             rparse,
+            objid,
             extend,
             mft_records,
             mirror_records,
@@ -772,7 +819,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         };
         let idx_clusters =
             |b: &BuiltIndex| ((b.blocks.len() * INDEX_BLOCK_SIZE) as u64).div_ceil(cs);
-        for pi in [&mut me.sdh, &mut me.sii, &mut me.rparse]
+        for pi in [&mut me.sdh, &mut me.sii, &mut me.rparse, &mut me.objid]
             .into_iter()
             .chain(me.nodes.iter_mut().filter_map(|n| n.dir.as_mut()))
         {
@@ -1234,9 +1281,9 @@ impl<D: BlockDev> VolumeWriter<D> {
             "$O",
             0,
             collation::NTOFS_ULONGS,
-            &small(Vec::new()),
-            0,
-            0,
+            &self.objid.built,
+            self.objid.lcn,
+            self.objid.clusters,
         );
         put(rec(mft_no::OBJ_ID, record_flags::IS_VIEW_INDEX, a25))?;
         let mut a26 = vec![
@@ -1280,6 +1327,10 @@ impl<D: BlockDev> VolumeWriter<D> {
                         cs,
                     ));
                 }
+            }
+            if let Some(o) = &p.object_id {
+                // The attribute holds the GUID only; birth ids live in $O.
+                attrs.push(AttrSpec::resident(at::OBJECT_ID, &[], o[..16].to_vec()));
             }
             if let Some(r) = &p.reparse {
                 let mut v = Vec::with_capacity(8 + r.data.len());
@@ -1368,6 +1419,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         self.write_index_blocks(&self.sdh.built, self.sdh.lcn)?;
         self.write_index_blocks(&self.sii.built, self.sii.lcn)?;
         self.write_index_blocks(&self.rparse.built, self.rparse.lcn)?;
+        self.write_index_blocks(&self.objid.built, self.objid.lcn)?;
         for p in &self.nodes {
             if let Some(d) = &p.dir {
                 self.write_index_blocks(&d.built, d.lcn)?;
