@@ -515,3 +515,65 @@ fn ok_bytes(cmd: &mut Command) -> Vec<u8> {
     );
     out.stdout
 }
+
+#[test]
+fn wim_apply_into_vhdx_partition() {
+    if !have_all(NTFS_TOOLS) || !have("wimlib-imagex") || !have("qemu-img") {
+        return;
+    }
+    let Some(w) = fixture("wim/LZX.wim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A raw disk with one MBR partition at 1 MiB, converted to a dynamic
+    // VHDX by qemu-img; wimforge writes the volume through crates/vhdx.
+    let raw = dir.path().join("disk.raw");
+    let size = 40u64 << 20;
+    let f = std::fs::File::create(&raw).unwrap();
+    f.set_len(size).unwrap();
+    let mut mbr = vec![0u8; 512];
+    mbr[0x1BE + 4] = 0x07;
+    mbr[0x1BE + 8..0x1BE + 12].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[0x1BE + 12..0x1BE + 16].copy_from_slice(&((size / 512) as u32 - 2048).to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xAA;
+    std::os::unix::fs::FileExt::write_all_at(&f, &mbr, 0).unwrap();
+    drop(f);
+    let vhdx = dir.path().join("disk.vhdx");
+    ok(Command::new("qemu-img")
+        .args([
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "vhdx",
+            "-o",
+            "subformat=dynamic",
+        ])
+        .arg(&raw)
+        .arg(&vhdx));
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&w)
+        .arg("1")
+        .arg(&vhdx)
+        .args(["--partition", "1"]));
+    ok(Command::new("qemu-img").arg("check").arg(&vhdx));
+    // Our reader through the VHDX, then the validators on the cut-out volume.
+    let ls = ok(wimforge()
+        .args(["ntfs", "ls", "-R"])
+        .arg(&vhdx)
+        .args(["--partition", "1"]));
+    assert!(ls.contains("/ACDE.txt"), "{ls}");
+    let back = dir.path().join("back.raw");
+    ok(Command::new("qemu-img")
+        .args(["convert", "-f", "vhdx", "-O", "raw"])
+        .arg(&vhdx)
+        .arg(&back));
+    let all = std::fs::read(&back).unwrap();
+    assert_eq!(&all[..512], &mbr[..]);
+    let vol = dir.path().join("vol.img");
+    std::fs::write(&vol, &all[1 << 20..]).unwrap();
+    validate(&vol);
+    assert_eq!(ntfsls_paths(&vol), wimlib_paths(&w, "1"));
+}
