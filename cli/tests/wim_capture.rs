@@ -45,6 +45,10 @@ fn make_tree(root: &Path) {
     std::os::unix::fs::symlink("a.txt", root.join("rel-link")).unwrap();
     std::os::unix::fs::symlink("dir/sub", root.join("dir-link")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", root.join("abs-link")).unwrap();
+    // An absolute link into the tree: stored root-relative (rpfix) and
+    // re-rooted at the destination on apply.
+    let canon = fs::canonicalize(root).unwrap();
+    std::os::unix::fs::symlink(canon.join("dir/sub/big.bin"), root.join("abs-inside")).unwrap();
     let mut all = vec![];
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {

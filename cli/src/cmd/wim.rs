@@ -510,6 +510,8 @@ fn capture_cmd(
         threads: a.threads,
         integrity: a.check,
         fixed_time: fixed,
+        // wimlib's capture default (--rpfix); an append follows the WIM.
+        rp_fix: true,
     };
     let name = match &a.name {
         Some(n) => n.clone(),
@@ -518,20 +520,21 @@ fn capture_cmd(
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "image".into()),
     };
-    let (tree, warnings) = scan_dir(
-        src,
-        &CaptureOptions {
-            deterministic: fixed.is_some(),
-        },
-    )?;
-    for w in &warnings {
-        eprintln!("wimforge: warning: {w}");
-    }
     let mut w = if append {
         WimWriter::append_to(wim_path, opts)?
     } else {
         WimWriter::create(wim_path, opts)?
     };
+    let (tree, warnings) = scan_dir(
+        src,
+        &CaptureOptions {
+            deterministic: fixed.is_some(),
+            rp_fix: w.rp_fix(),
+        },
+    )?;
+    for w in &warnings {
+        eprintln!("wimforge: warning: {w}");
+    }
     let index = w.add_image(tree, &name, a.description.as_deref())?;
     if a.boot {
         w.set_boot_index(index)?;

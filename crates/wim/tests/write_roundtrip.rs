@@ -68,6 +68,7 @@ fn capture(src: &Path, wim: &Path, opts: WriteOptions, name: &str) {
         src,
         &CaptureOptions {
             deterministic: opts.fixed_time.is_some(),
+            rp_fix: opts.rp_fix,
         },
     )
     .unwrap();
@@ -464,4 +465,49 @@ fn xpress_wims_round_trip_and_do_not_depend_on_threads() {
         assert_eq!(listing(&src), listing(&dest));
     }
     assert!(WimWriter::create(t.path().join("bad.wim"), xpress(1, 1 << 17)).is_err());
+}
+
+#[test]
+fn reparse_point_fixups_make_inside_links_root_relative() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/a.txt"), b"a").unwrap();
+    let canon = fs::canonicalize(&src).unwrap();
+    std::os::unix::fs::symlink(canon.join("d/a.txt"), src.join("inside")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", src.join("outside")).unwrap();
+    let wim = t.path().join("x.wim");
+    capture(
+        &src,
+        &wim,
+        WriteOptions {
+            rp_fix: true,
+            ..Default::default()
+        },
+        "rp",
+    );
+    let w = Wim::open(&wim, &[]).unwrap();
+    assert_ne!(w.header().flags & wim::format::hdr_flags::RP_FIX, 0);
+    let img = w.image(1).unwrap();
+    let target = |name: &str| {
+        let ino = img.inode_of(img.lookup(name).unwrap());
+        let data = w
+            .read_blob(w.blob(&ino.reparse_stream().unwrap().hash).unwrap())
+            .unwrap();
+        let n = u16::from_le_bytes([data[2], data[3]]) as usize;
+        (
+            wim::bytes::utf16le_to_string(&data[12..12 + n]),
+            ino.rp_flags,
+        )
+    };
+    assert_eq!(target("inside"), ("\\??\\C:\\d\\a.txt".to_string(), 0));
+    assert_eq!(
+        target("outside"),
+        ("\\??\\C:\\etc\\hostname".to_string(), 1)
+    );
+    let dest = t.path().join("out");
+    extract_to(&wim, 1, &dest);
+    let got = fs::read_link(dest.join("inside")).unwrap();
+    assert_eq!(got, fs::canonicalize(&dest).unwrap().join("d/a.txt"));
+    assert_eq!(fs::read(dest.join("inside")).unwrap(), b"a");
 }

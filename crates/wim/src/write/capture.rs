@@ -11,8 +11,12 @@
 //! time = mtime; last access time = atime (= mtime in deterministic mode,
 //! since reading the files changes their atime). A relative target is
 //! stored with `SYMBOLIC_LINK_RELATIVE` and `\` separators; an absolute
-//! one as `\??\C:\…` without the relative flag (reparse point "not
-//! fixed"), which wimlib and Windows read back as the same absolute path.
+//! one as `\??\C:\…` without the relative flag, which wimlib and Windows
+//! read back as the same absolute path. With reparse point fixups
+//! ([`CaptureOptions::rp_fix`]) an absolute target inside the captured tree
+//! is first made absolute relative to the tree's root, found as wimlib
+//! does by comparing each leading directory of the target with the root's
+//! (device, inode).
 
 use super::metadata::{ImageTree, NewInode, NewStream};
 use super::resource::BlobSource;
@@ -31,6 +35,12 @@ pub struct CaptureOptions {
     /// Record mtime as the last access time, so captures of an unchanged
     /// tree are byte-identical.
     pub deterministic: bool,
+    /// Reparse point fixups (wimlib's `--rpfix`, its capture default): an
+    /// absolute symlink whose target lies inside the captured tree is
+    /// stored relative to the tree's root (`/etc/x` under root `/` of the
+    /// image) and marked fixed, so extraction re-roots it at the
+    /// destination. The WIM's header should then carry `RP_FIX`.
+    pub rp_fix: bool,
 }
 
 /// Largest reparse data a reparse point may hold (the 16 KiB buffer limit
@@ -97,6 +107,7 @@ fn times(md: &std::fs::Metadata, opts: &CaptureOptions) -> (u64, u64, u64) {
 
 struct Scan<'a> {
     opts: &'a CaptureOptions,
+    root_id: (u64, u64),
     tree: ImageTree,
     hard_links: HashMap<(u64, u64), u32>,
     warnings: Vec<String>,
@@ -116,6 +127,7 @@ pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<St
     let (c, a, w) = times(&md, opts);
     let mut s = Scan {
         opts,
+        root_id: (md.dev(), md.ino()),
         tree: ImageTree::new(NewInode {
             attributes: attr::DIRECTORY,
             creation_time: c,
@@ -203,13 +215,22 @@ impl Scan<'_> {
                     path.display()
                 ))
             })?;
-            let data = symlink_reparse_data(target)
+            let fixed = if self.opts.rp_fix {
+                fix_target(target, self.root_id)
+            } else {
+                None
+            };
+            let data = symlink_reparse_data(fixed.as_deref().unwrap_or(target))
                 .map_err(|e| Error::Refused(format!("{}: {e}", path.display())))?;
             let to_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
             let ino = self.tree.add_inode(NewInode {
                 attributes: attr::REPARSE_POINT | if to_dir { attr::DIRECTORY } else { 0 },
                 reparse_tag: reparse::SYMLINK,
-                rp_flags: RP_FLAG_NOT_FIXED,
+                rp_flags: if fixed.is_some() {
+                    0
+                } else {
+                    RP_FLAG_NOT_FIXED
+                },
                 streams: vec![NewStream {
                     name: String::new(),
                     kind: StreamKind::Reparse,
@@ -239,6 +260,29 @@ impl Scan<'_> {
     }
 }
 
+/// The target of an absolute link relative to the capture root (with a
+/// leading `/`, or empty for the root itself), when a leading part of it
+/// is the root directory (same device and inode).
+fn fix_target(target: &str, root: (u64, u64)) -> Option<String> {
+    if !target.starts_with('/') {
+        return None;
+    }
+    let ends = target
+        .char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0)
+        .map(|(i, _)| i)
+        .chain(std::iter::once(target.len()));
+    for end in ends {
+        let prefix = &target[..end];
+        if let Ok(m) = std::fs::metadata(prefix) {
+            if (m.dev(), m.ino()) == root {
+                return Some(target[end..].to_string());
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +299,19 @@ mod tests {
         let s = crate::bytes::utf16le_to_string(&d[12..12 + subst_len]);
         assert_eq!(s, "\\??\\C:\\etc\\x");
         assert!(symlink_reparse_data(&"x".repeat(9000)).is_err());
+    }
+
+    #[test]
+    fn absolute_targets_inside_the_root_are_fixed() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("r");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        let m = std::fs::metadata(&root).unwrap();
+        let id = (m.dev(), m.ino());
+        let r = root.to_str().unwrap();
+        assert_eq!(fix_target(&format!("{r}/d/x"), id).as_deref(), Some("/d/x"));
+        assert_eq!(fix_target(r, id).as_deref(), Some(""));
+        assert_eq!(fix_target("/etc/hostname", id), None);
+        assert_eq!(fix_target("d/x", id), None);
     }
 }

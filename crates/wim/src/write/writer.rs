@@ -45,6 +45,9 @@ pub struct WriteOptions {
     /// Deterministic mode: the XML times are this Unix time and the GUID
     /// is derived from it, so the same input gives the same bytes.
     pub fixed_time: Option<i64>,
+    /// Set the header's `RP_FIX` flag (images captured with reparse point
+    /// fixups). Appending keeps the existing WIM's flag.
+    pub rp_fix: bool,
 }
 
 impl Default for WriteOptions {
@@ -56,6 +59,7 @@ impl Default for WriteOptions {
             threads: 0,
             integrity: false,
             fixed_time: None,
+            rp_fix: false,
         }
     }
 }
@@ -172,12 +176,14 @@ impl WimWriter {
             }
             None => random_guid()?,
         };
-        let flags = match ctype {
-            CompressionType::None => 0,
-            CompressionType::Xpress => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_XPRESS,
-            CompressionType::Lzx => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_LZX,
-            CompressionType::Lzms => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_LZMS,
-        };
+        let rp = if opts.rp_fix { hdr_flags::RP_FIX } else { 0 };
+        let flags = rp
+            | match ctype {
+                CompressionType::None => 0,
+                CompressionType::Xpress => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_XPRESS,
+                CompressionType::Lzx => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_LZX,
+                CompressionType::Lzms => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_LZMS,
+            };
         let header = Header {
             magic: WIM_MAGIC,
             version: if ctype == CompressionType::Lzms {
@@ -514,6 +520,12 @@ impl WimWriter {
 
     pub fn image_count(&self) -> u32 {
         self.header.image_count
+    }
+
+    /// Does the WIM carry `RP_FIX` (so new images should be captured with
+    /// reparse point fixups, as wimlib decides for an append)?
+    pub fn rp_fix(&self) -> bool {
+        self.header.flags & hdr_flags::RP_FIX != 0
     }
 
     /// Write the blob table, XML data and integrity table, then the
