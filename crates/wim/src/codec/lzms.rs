@@ -229,14 +229,23 @@ impl<'a> RangeDecoder<'a> {
         // The oldest bit leaves the 64-bit window as the new one enters;
         // `zeros` always equals the number of 0 bits in `history`.
         let oldest = (entry.history >> 63) as u32;
-        // Branch-free: the bit is often hard to predict.
-        let bit = self.code >= bound;
-        self.code -= bound & (bit as u32).wrapping_neg();
-        self.range = if bit { self.range - bound } else { bound };
-        entry.zeros = entry.zeros + oldest - bit as u32;
-        entry.history = (entry.history << 1) | bit as u64;
-        *state = ((s << 1) | bit as usize) & (N - 1);
-        bit
+        // A plain branch: every caller branches on the result right away,
+        // so with each arm specialised for its constant bit the compiler
+        // merges the two branches and the updates get simpler.
+        if self.code < bound {
+            self.range = bound;
+            entry.zeros += oldest;
+            entry.history <<= 1;
+            *state = (s << 1) & (N - 1);
+            false
+        } else {
+            self.range -= bound;
+            self.code -= bound;
+            entry.zeros = entry.zeros + oldest - 1;
+            entry.history = (entry.history << 1) | 1;
+            *state = ((s << 1) | 1) & (N - 1);
+            true
+        }
     }
 }
 
