@@ -412,3 +412,87 @@ fn a_killed_append_leaves_the_wim_as_it_was() {
             .arg(&wim));
     }
 }
+
+/// `wimlib-imagex info WIM N`, from the image's "Index:" line on.
+fn wimlib_image_info(wim: &Path, image: u32) -> String {
+    let out = ok(Command::new("wimlib-imagex")
+        .arg("info")
+        .arg(wim)
+        .arg(image.to_string()));
+    out.lines()
+        .skip_while(|l| !l.starts_with("Index:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn append_to_real_wims_of_every_format_keeps_them_valid() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src);
+    // LZX/LZMS: no compressor yet, so the new data is stored uncompressed
+    // (valid in any WIM; a warning says so). XPRESS WIMs get XPRESS data.
+    for (name, images) in [
+        ("LZX.wim", 1u32),
+        ("XPRESS.wim", 1),
+        ("LZMS.wim", 1),
+        ("MultiImage.wim", 3),
+        ("BootLZX.wim", 1),
+        ("dissect-archive_basic4k.wim", 1),
+    ] {
+        let Some(fx) = support::fixture(&format!("wim/{name}")) else {
+            return;
+        };
+        let wim = t.path().join(name);
+        fs::copy(&fx, &wim).unwrap();
+        let mut perm = fs::metadata(&wim).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        fs::set_permissions(&wim, perm).unwrap();
+        let before: Vec<String> = (1..=images).map(|i| wimlib_image_info(&fx, i)).collect();
+        let boot_before = ok(Command::new("wimlib-imagex").arg("info").arg(&fx))
+            .lines()
+            .find(|l| l.starts_with("Boot Index:"))
+            .map(str::to_string);
+        ok(wimforge()
+            .args(["wim", "append"])
+            .arg(&src)
+            .arg(&wim)
+            .args(["--name", "added"]));
+        ok(Command::new("wimlib-imagex").arg("verify").arg(&wim));
+        // Integrity tables (MultiImage) are rebuilt and still check.
+        ok(Command::new("wimlib-imagex")
+            .args(["info", "--check"])
+            .arg(&wim));
+        let info = ok(Command::new("wimlib-imagex").arg("info").arg(&wim));
+        assert!(
+            info.contains(&format!("Image Count:    {}", images + 1)),
+            "{name}: {info}"
+        );
+        assert_eq!(
+            info.lines()
+                .find(|l| l.starts_with("Boot Index:"))
+                .map(str::to_string),
+            boot_before,
+            "{name}"
+        );
+        // The existing images' XML (counts, times, WIMBOOT…) is kept.
+        for i in 1..=images {
+            assert_eq!(
+                wimlib_image_info(&wim, i),
+                before[i as usize - 1],
+                "{name} image {i}"
+            );
+        }
+        let applied = t.path().join(format!("{name}.applied"));
+        ok(Command::new("wimlib-imagex")
+            .arg("apply")
+            .arg(&wim)
+            .arg((images + 1).to_string())
+            .arg(&applied));
+        assert_same_tree(&src, &applied);
+    }
+}
