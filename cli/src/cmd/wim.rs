@@ -500,6 +500,11 @@ fn capture_cmd(
         }
         if compression == CompressionType::None {
             eprintln!("wimforge: note: --chunk-size has no effect with --compress none");
+        } else if cs != wim::write::writer::DEFAULT_CHUNK_SIZE {
+            eprintln!(
+                "wimforge: warning: chunk size {cs} is not the default {}; Microsoft's tools may refuse this WIM",
+                wim::write::writer::DEFAULT_CHUNK_SIZE
+            );
         }
     }
     let fixed = fixed_time(a.deterministic)?;
