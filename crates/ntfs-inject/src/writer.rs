@@ -1036,13 +1036,16 @@ impl<D: BlockDev> VolumeWriter<D> {
                 .encode(),
             )
         };
-        let mut mft = vec![0u8; (self.mft_records * MFT_RECORD_SIZE as u64) as usize];
-        let mut put = |rb: RecordBuilder| -> Result<()> {
-            let b = rb.encode()?;
-            let o = rb.number as usize * MFT_RECORD_SIZE;
-            mft[o..o + MFT_RECORD_SIZE].copy_from_slice(&b);
-            Ok(())
+        // Records 0-63 (system files, the mirrored part) stay in memory;
+        // user records are written in order, 1 MiB at a time.
+        let mut sink = MftSink {
+            sys: vec![0u8; mft_no::FIRST_USER as usize * MFT_RECORD_SIZE],
+            chunk: Vec::new(),
+            chunk_start: mft_no::FIRST_USER,
+            next: mft_no::FIRST_USER,
+            base: self.ext["mft"].lcn * cs,
         };
+        let mut put = |rb: RecordBuilder| sink.put(&self.dev, rb);
         let rec = |number: u64, flags: u16, attrs: Vec<AttrSpec>| RecordBuilder {
             number,
             seq: if number == 0 {
@@ -1366,21 +1369,8 @@ impl<D: BlockDev> VolumeWriter<D> {
                 attrs,
             })?;
         }
-        let last_used = self
-            .nodes
-            .iter()
-            .map(|p| p.record)
-            .max()
-            .unwrap_or(0)
-            .max(mft_no::REPARSE);
-        for n in 16..self.mft_records {
-            let o = n as usize * MFT_RECORD_SIZE;
-            if &mft[o..o + 4] != b"FILE" {
-                let seq = if n <= 23 { n as u16 } else { 1 };
-                mft[o..o + MFT_RECORD_SIZE].copy_from_slice(&record::empty_record(n, seq));
-            }
-        }
-        let _ = last_used;
+        sink.finish(&self.dev, self.mft_records)?;
+        let mft = sink.sys;
         // --- write
         let dev = &self.dev;
         let write_ext = |k: &str, data: &[u8]| -> Result<()> {
@@ -1393,7 +1383,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         // $Boot: boot sector then zeros.
         let bs = self.boot.encode();
         write_ext("boot", &bs)?;
-        write_ext("mft", &mft)?;
+        dev.write_at(e("mft").lcn * cs, &mft)?;
         write_ext(
             "mirror",
             &mft[..(self.mirror_records as usize * MFT_RECORD_SIZE).min(mft.len())],
@@ -1450,6 +1440,73 @@ impl<D: BlockDev> VolumeWriter<D> {
         dev.write_at((self.boot.total_sectors) * 512, &bs)?;
         dev.flush()?;
         Ok(())
+    }
+}
+
+/// Streams MFT records to the device (see [`VolumeWriter::finish`]).
+struct MftSink {
+    sys: Vec<u8>,
+    chunk: Vec<u8>,
+    chunk_start: u64,
+    next: u64,
+    base: u64,
+}
+
+impl MftSink {
+    fn put<D: BlockDev>(&mut self, dev: &D, rb: RecordBuilder) -> Result<()> {
+        let b = rb.encode()?;
+        if rb.number < mft_no::FIRST_USER {
+            let o = rb.number as usize * MFT_RECORD_SIZE;
+            self.sys[o..o + MFT_RECORD_SIZE].copy_from_slice(&b);
+            return Ok(());
+        }
+        if rb.number < self.next {
+            return Err(Error::Unsupported(format!(
+                "internal: MFT record {} written out of order",
+                rb.number
+            )));
+        }
+        while self.next < rb.number {
+            self.chunk
+                .extend_from_slice(&record::empty_record(self.next, 1));
+            self.next += 1;
+        }
+        self.chunk.extend_from_slice(&b);
+        self.next += 1;
+        if self.chunk.len() >= 1 << 20 {
+            self.flush(dev)?;
+        }
+        Ok(())
+    }
+
+    fn flush<D: BlockDev>(&mut self, dev: &D) -> Result<()> {
+        dev.write_at(
+            self.base + self.chunk_start * MFT_RECORD_SIZE as u64,
+            &self.chunk,
+        )?;
+        self.chunk.clear();
+        self.chunk_start = self.next;
+        Ok(())
+    }
+
+    /// Format the unused records (16-63 and after the last user record).
+    fn finish<D: BlockDev>(&mut self, dev: &D, total: u64) -> Result<()> {
+        for n in 16..mft_no::FIRST_USER {
+            let o = n as usize * MFT_RECORD_SIZE;
+            if &self.sys[o..o + 4] != b"FILE" {
+                let seq = if n <= 23 { n as u16 } else { 1 };
+                self.sys[o..o + MFT_RECORD_SIZE].copy_from_slice(&record::empty_record(n, seq));
+            }
+        }
+        while self.next < total {
+            self.chunk
+                .extend_from_slice(&record::empty_record(self.next, 1));
+            self.next += 1;
+            if self.chunk.len() >= 1 << 20 {
+                self.flush(dev)?;
+            }
+        }
+        self.flush(dev)
     }
 }
 
