@@ -215,6 +215,51 @@ fn wimlib_captures_all_chunk_sizes() {
     }
 }
 
+/// Solid resources (WIM version 0xE00) compressed with XPRESS or LZX: checks
+/// the solid path of `support/chunks.rs` together with the decoders.
+#[test]
+fn wimlib_solid_xpress_and_lzx() {
+    const T: &str = "wimlib_solid_xpress_and_lzx";
+    let Some(tool) = tools::wimlib_imagex(T) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut rng = Rng(4242);
+    std::fs::write(src.join("a"), pe_like(&mut rng, 300_000)).unwrap();
+    std::fs::write(src.join("b"), text(&mut rng, 200_000)).unwrap();
+    std::fs::write(src.join("c"), b"hello").unwrap();
+    std::fs::write(src.join("d"), random_bytes(&mut rng, 70_000)).unwrap();
+    for (compress, cs) in [("xpress", 32768u32), ("lzx", 65536), ("lzx", 1 << 21)] {
+        let out = tmp.path().join(format!("solid_{compress}_{cs}.wim"));
+        let st = std::process::Command::new(&tool)
+            .arg("capture")
+            .arg(&src)
+            .arg(&out)
+            .arg("--solid")
+            .arg(format!("--solid-compress={compress}"))
+            .arg(format!("--solid-chunk-size={cs}"))
+            .arg("--no-acls")
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let wim = Wim::open(&out).unwrap();
+        let res = wim.resources().unwrap();
+        assert!(
+            res.iter().any(|r| r.solid && r.blobs.len() >= 3),
+            "no solid resource"
+        );
+        let name = format!("solid {compress}/{cs}");
+        let (blobs, nchunks) = verify_wim(&wim, &name);
+        eprintln!("{name}: {blobs} blobs, {nchunks} compressed chunks OK");
+    }
+}
+
 #[test]
 fn wimgapi_and_wimlib_fixtures() {
     const T: &str = "wimgapi_and_wimlib_fixtures";
