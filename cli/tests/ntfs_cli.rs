@@ -577,3 +577,33 @@ fn wim_apply_into_vhdx_partition() {
     validate(&vol);
     assert_eq!(ntfsls_paths(&vol), wimlib_paths(&w, "1"));
 }
+
+/// Scale: 20,200 small files in 200 directories. Slow (the wimlib capture
+/// alone takes ~10 s on 2 cores), so run it explicitly:
+/// `cargo test -p wimforge --test ntfs_cli -- --ignored`.
+#[test]
+#[ignore]
+fn wim_apply_twenty_thousand_files() {
+    if !have_all(NTFS_TOOLS) || !have("wimlib-imagex") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for d in 0..200 {
+        let p = src.join(format!("dir{d:03}"));
+        std::fs::create_dir_all(&p).unwrap();
+        for f in 0..101 {
+            let n = [0usize, 100, 500, 3000, 20000][(d * 101 + f) % 5];
+            let line = format!("{d}/{f} ");
+            let data: Vec<u8> = line.bytes().cycle().take(n).collect();
+            std::fs::write(p.join(format!("file_{f:03}.txt")), data).unwrap();
+        }
+    }
+    let wim = dir.path().join("scale.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&src)
+        .arg(&wim)
+        .arg("--compress=lzx"));
+    apply_and_compare(&wim, "1", "1G", 97);
+}
