@@ -10,7 +10,10 @@
 use super::blob_table::{self, BlobRecord};
 use super::header::encode_header;
 use super::metadata::ImageTree;
-use super::resource::{write_resource, BlobSource, CompressorFactory, Out, ResourceSpec};
+use super::resource::{
+    compress_blobs, write_precompressed, write_resource, BlobSource, CompressorFactory, Out,
+    ResourceSpec,
+};
 use super::xml;
 use crate::codec::CompressionType;
 use crate::error::{Error, Result};
@@ -28,6 +31,11 @@ use std::sync::Arc;
 
 /// Default chunk size of non-solid resources (what Microsoft's tools use).
 pub const DEFAULT_CHUNK_SIZE: u32 = 32 * 1024;
+
+/// Blobs up to this size are read whole and compressed in groups...
+const SMALL_BLOB: u64 = 1 << 20;
+/// ...of up to this many bytes, so trees of small files use every worker.
+const GROUP_BYTES: u64 = 16 << 20;
 
 /// How to write.
 #[derive(Clone)]
@@ -421,6 +429,63 @@ impl WimWriter {
         Ok(w.hash)
     }
 
+    /// Store a group of small blobs: read them whole, deduplicate by SHA-1,
+    /// compress all their chunks in one parallel pass, write them in order.
+    /// The bytes written are those [`Self::store`] would write one by one.
+    fn store_group(&mut self, items: &[(BlobSource, u64)]) -> Result<Vec<[u8; 20]>> {
+        let mut datas = Vec::with_capacity(items.len());
+        for (src, size) in items {
+            let d: Arc<Vec<u8>> = match src {
+                BlobSource::Bytes(b) => b.clone(),
+                BlobSource::File(p) => Arc::new(std::fs::read(p).map_err(|e| Error::io(p, e))?),
+            };
+            if d.len() as u64 != *size {
+                return Err(Error::Refused(format!(
+                    "{}: changed while being captured (expected {size} bytes)",
+                    src.describe()
+                )));
+            }
+            datas.push(d);
+        }
+        let hashes: Vec<[u8; 20]> = self.pool.install(|| {
+            use rayon::prelude::*;
+            datas
+                .par_iter()
+                .map(|d| Sha1::digest(&d[..]).into())
+                .collect()
+        });
+        let mut seen = HashSet::new();
+        let new: Vec<usize> = (0..items.len())
+            .filter(|&k| !self.index.contains_key(&hashes[k]) && seen.insert(hashes[k]))
+            .collect();
+        self.summary.deduplicated += (items.len() - new.len()) as u64;
+        let blobs: Vec<&[u8]> = new.iter().map(|&k| &datas[k][..]).collect();
+        let compressed = compress_blobs(&blobs, &self.spec())?;
+        let chunk_size = self.chunk_size;
+        for (&k, chunks) in new.iter().zip(&compressed) {
+            let w = write_precompressed(self.out_mut(), &datas[k], chunks, chunk_size, hashes[k])?;
+            self.index.insert(w.hash, self.entries.len());
+            self.entries.push(BlobRecord {
+                reshdr: ResHdr {
+                    size_in_wim: w.size_in_wim,
+                    flags: if w.compressed {
+                        res_flags::COMPRESSED
+                    } else {
+                        0
+                    },
+                    offset: w.offset,
+                    uncompressed_size: w.uncompressed_size,
+                },
+                part_number: 1,
+                refcnt: 0,
+                hash: w.hash,
+            });
+            self.summary.blobs_written += 1;
+            self.summary.bytes_written += w.uncompressed_size;
+        }
+        Ok(hashes)
+    }
+
     /// Add an image: store its streams' data (deduplicated by SHA-1), then
     /// its metadata resource and XML entry. Returns its 1-based index.
     pub fn add_image(
@@ -435,18 +500,43 @@ impl WimWriter {
             )));
         }
         tree.validate()?;
-        for i in 0..tree.inodes.len() {
-            for s in 0..tree.inodes[i].streams.len() {
-                let st = &tree.inodes[i].streams[s];
+        // Streams with data to store, in tree order.
+        let mut jobs: Vec<(usize, usize, BlobSource, u64)> = Vec::new();
+        for (i, ino) in tree.inodes.iter_mut().enumerate() {
+            for (s, st) in ino.streams.iter_mut().enumerate() {
                 if st.size == 0 {
-                    tree.inodes[i].streams[s].hash = [0; 20];
-                    continue;
-                }
-                if let Some(src) = st.source.clone() {
-                    let h = self.store(&src, st.size)?;
-                    tree.inodes[i].streams[s].hash = h;
+                    st.hash = [0; 20];
+                } else if let Some(src) = &st.source {
+                    jobs.push((i, s, src.clone(), st.size));
                 }
             }
+        }
+        let mut j = 0;
+        while j < jobs.len() {
+            let small = |k: usize| self.ctype != CompressionType::None && jobs[k].3 <= SMALL_BLOB;
+            if !small(j) {
+                let (i, s, ref src, size) = jobs[j];
+                tree.inodes[i].streams[s].hash = self.store(src, size)?;
+                j += 1;
+                continue;
+            }
+            let mut end = j;
+            let mut total = 0;
+            while end < jobs.len() && small(end) && (end == j || total + jobs[end].3 <= GROUP_BYTES)
+            {
+                total += jobs[end].3;
+                end += 1;
+            }
+            let group: Vec<(BlobSource, u64)> = jobs[j..end]
+                .iter()
+                .map(|(_, _, src, size)| (src.clone(), *size))
+                .collect();
+            let hashes = self.store_group(&group)?;
+            for (k, h) in (j..end).zip(hashes) {
+                let (i, s, _, _) = jobs[k];
+                tree.inodes[i].streams[s].hash = h;
+            }
+            j = end;
         }
         let links = tree.link_counts();
         for (ino, &n) in tree.inodes.iter().zip(&links) {
