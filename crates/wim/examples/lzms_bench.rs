@@ -11,13 +11,13 @@
 //! (decompressor creation size), u32 uncompressed size, u32 compressed size,
 //! followed by the compressed bytes. Only compressed chunks are written.
 
-#[path = "../tests/support/solid.rs"]
-mod solid;
+#[path = "../tests/support/real.rs"]
+mod real;
 
 use std::time::Instant;
 
 use wim::codec::lzms::LzmsDecompressor;
-use wim::codec::Decompressor;
+use wim::codec::{CompressionType, Decompressor};
 
 struct Rec {
     format: u32,
@@ -49,49 +49,38 @@ fn read_dump(path: &str) -> Vec<Rec> {
 
 fn dump(wim_path: &str, out_path: &str) {
     let file = std::fs::read(wim_path).expect("read wim");
-    let wim = solid::Wim::parse(&file).expect("parse wim");
+    let wim = real::open(&file);
     let mut decoders: Vec<(usize, LzmsDecompressor)> = Vec::new();
-    let n = wim
-        .verify(|r, input, out| {
-            if r.format != 3 {
-                return Err(format!("not LZMS: format {}", r.format));
+    let (n, _) = real::verify_with(&wim, |r, input, out| {
+        assert_eq!(r.ctype, CompressionType::Lzms, "not LZMS");
+        let cs = r.chunk_size as usize;
+        let i = match decoders.iter().position(|(c, _)| *c == cs) {
+            Some(i) => i,
+            None => {
+                decoders.push((cs, LzmsDecompressor::new(cs)?));
+                decoders.len() - 1
             }
-            let i = match decoders.iter().position(|(c, _)| *c == r.chunk_size) {
-                Some(i) => i,
-                None => {
-                    decoders.push((
-                        r.chunk_size,
-                        LzmsDecompressor::new(r.chunk_size).map_err(|e| e.to_string())?,
-                    ));
-                    decoders.len() - 1
-                }
-            };
-            decoders[i]
-                .1
-                .decompress(input, out)
-                .map_err(|e| e.to_string())
-        })
-        .expect("verify");
+        };
+        decoders[i].1.decompress(input, out)
+    });
     let mut buf = Vec::new();
     buf.extend_from_slice(b"WFCHUNK1");
-    let mut count = 0;
-    for r in wim.resources.iter().filter(|r| r.format == 3) {
-        for c in r.chunks.iter().filter(|c| !c.is_stored()) {
-            for v in [
-                3u32,
-                r.chunk_size as u32,
-                c.uncompressed_size as u32,
-                c.data.len() as u32,
-            ] {
-                buf.extend_from_slice(&v.to_le_bytes());
-            }
-            buf.extend_from_slice(&c.data);
-            count += 1;
+    let chunks = real::compressed_chunks(&wim, CompressionType::Lzms);
+    for c in &chunks {
+        for v in [
+            3u32,
+            c.chunk_size as u32,
+            c.uncompressed_size as u32,
+            c.data.len() as u32,
+        ] {
+            buf.extend_from_slice(&v.to_le_bytes());
         }
+        buf.extend_from_slice(&c.data);
     }
     std::fs::write(out_path, buf).expect("write dump");
     println!(
-        "{wim_path}: {n} blobs SHA-1 verified; {count} compressed chunks dumped to {out_path}"
+        "{wim_path}: {n} blobs SHA-1 verified; {} compressed chunks dumped to {out_path}",
+        chunks.len()
     );
 }
 

@@ -124,12 +124,24 @@ const fn expand_slots<const N: usize>(runs: &[(u8, u16)]) -> [Slot; N] {
         }
         r += 1;
     }
-    assert!(i == N);
+    assert!(i > 0 && i <= N);
+    // Padding (the decoders mask symbols to a power of two, which needs no
+    // bounds check): copies of the last real slot, so even a symbol that
+    // cannot occur would decode as an ordinary one.
+    let last = out[i - 1];
+    while i < N {
+        out[i] = last;
+        i += 1;
+    }
     out
 }
 
-static OFFSET_SLOTS: [Slot; MAX_OFFSET_SYMS] = expand_slots(&OFFSET_SLOT_RUNS);
-static LENGTH_SLOTS: [Slot; NUM_LENGTH_SYMS] = expand_slots(&LENGTH_SLOT_RUNS);
+/// Offset slots, padded to a power of two (index with `& (OFFSET_SLOTS_LEN - 1)`).
+const OFFSET_SLOTS_LEN: usize = MAX_OFFSET_SYMS.next_power_of_two();
+static OFFSET_SLOTS: [Slot; OFFSET_SLOTS_LEN] = expand_slots(&OFFSET_SLOT_RUNS);
+/// Length slots, padded the same way.
+const LENGTH_SLOTS_LEN: usize = NUM_LENGTH_SYMS.next_power_of_two();
+static LENGTH_SLOTS: [Slot; LENGTH_SLOTS_LEN] = expand_slots(&LENGTH_SLOT_RUNS);
 
 /// Number of offset slots a chunk of `size` bytes uses: enough for every
 /// offset up to `size - 1`.
@@ -139,7 +151,7 @@ fn num_offset_slots(size: usize) -> usize {
     }
     let max_offset = (size - 1) as u32;
     // Slots are sorted by base; count those whose base is <= max_offset.
-    OFFSET_SLOTS.partition_point(|s| s.base <= max_offset)
+    OFFSET_SLOTS[..MAX_OFFSET_SYMS].partition_point(|s| s.base <= max_offset)
 }
 
 // ---------------------------------------------------------------------------
@@ -152,7 +164,7 @@ fn num_offset_slots(size: usize) -> usize {
 /// Initially the history is `0x0000000055555555` (48 zeros).
 #[derive(Clone, Copy)]
 struct Prob {
-    zeros: u32,
+    zeros: u8,
     history: u64,
 }
 
@@ -225,10 +237,10 @@ impl<'a> RangeDecoder<'a> {
         // neither the range nor the code can underflow below.
         let s = *state & (N - 1);
         let entry = &mut probs[s];
-        let bound = (self.range >> PROB_BITS) * PROB_CLAMP[entry.zeros as usize & 127] as u32;
+        let bound = (self.range >> PROB_BITS) * PROB_CLAMP[entry.zeros as usize] as u32;
         // The oldest bit leaves the 64-bit window as the new one enters;
         // `zeros` always equals the number of 0 bits in `history`.
-        let oldest = (entry.history >> 63) as u32;
+        let oldest = (entry.history >> 63) as u8;
         // A plain branch: every caller branches on the result right away,
         // so with each arm specialised for its constant bit the compiler
         // merges the two branches and the updates get simpler.
@@ -251,9 +263,9 @@ impl<'a> RangeDecoder<'a> {
 
 /// Probability actually used for a zero count of 0..=64: 0/64 and 64/64
 /// are not allowed and become 1/64 and 63/64. Sized 128 so that indexing
-/// with `zeros & 127` needs no bounds check.
-static PROB_CLAMP: [u8; 128] = {
-    let mut t = [63u8; 128];
+/// with any `u8` needs no bounds check.
+static PROB_CLAMP: [u8; 256] = {
+    let mut t = [63u8; 256];
     let mut i = 0;
     while i < 64 {
         t[i] = if i == 0 { 1 } else { i as u8 };
@@ -383,7 +395,10 @@ impl BitReader<'_> {
 #[derive(Clone)]
 struct AdaptiveCode<const N: usize, const T: usize> {
     code: DecodeTables<N, T>,
-    freqs: [u32; N],
+    /// Running symbol frequencies. Sized like the root table (a power of
+    /// two, at least `N`) so that a decoded symbol masked with `T - 1`
+    /// indexes it without a bounds check; only `..num_syms` is used.
+    freqs: [u32; T],
     num_syms: usize,
     /// The tables for all-ones frequencies (the state at the start of every
     /// chunk) and the symbol count they were built for, so that a chunk
@@ -433,7 +448,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
                 count: [0; MAX_CODEWORD_LEN + 1],
                 first_index: [0; MAX_CODEWORD_LEN + 1],
             },
-            freqs: [1; N],
+            freqs: [1; T],
             num_syms: N,
             initial: None,
             until_rebuild: rebuild_freq,
@@ -446,7 +461,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
     /// Start of a chunk: every symbol gets frequency 1, then build.
     fn reset(&mut self, num_syms: usize, scratch: &mut Scratch) {
         self.num_syms = num_syms.min(N);
-        self.freqs.fill(1);
+        self.freqs[..self.num_syms].fill(1);
         match &self.initial {
             Some((n, tables)) if *n == self.num_syms => {
                 self.code.clone_from(tables);
@@ -543,9 +558,9 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
             self.decode_long(bits.peek(MAX_CODEWORD_LEN as u32))
         };
         bits.consume(len);
-        if let Some(f) = self.freqs.get_mut(sym) {
-            *f += 1;
-        }
+        // Always a real symbol (< num_syms); the mask only spares the check.
+        let sym = sym & (T - 1);
+        self.freqs[sym] += 1;
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
             self.rebuild(scratch);
@@ -1004,9 +1019,8 @@ impl LzmsDecompressor {
                 // LZ match.
                 let offset;
                 if !rc.bit(&mut probs.lz_is_rep, &mut lz_state) {
-                    let slot = OFFSET_SLOTS[lz_offset
-                        .decode(&mut bits, scratch)
-                        .min(MAX_OFFSET_SYMS - 1)];
+                    let slot =
+                        OFFSET_SLOTS[lz_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
                     offset = slot.base + bits.bits(slot.extra);
                     recent_lz = [offset, recent_lz[0], recent_lz[1], recent_lz[2]];
                 } else {
@@ -1037,9 +1051,8 @@ impl LzmsDecompressor {
                 let pair;
                 if !rc.bit(&mut probs.delta_is_rep, &mut delta_state) {
                     let power = power_code.decode(&mut bits, scratch) as u32;
-                    let slot = OFFSET_SLOTS[delta_offset
-                        .decode(&mut bits, scratch)
-                        .min(MAX_OFFSET_SYMS - 1)];
+                    let slot = OFFSET_SLOTS
+                        [delta_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
                     let raw = slot.base + bits.bits(slot.extra);
                     pair = (power, raw);
                     recent_delta = [pair, recent_delta[0], recent_delta[1], recent_delta[2]];
@@ -1101,7 +1114,7 @@ fn read_length(
     bits: &mut BitReader<'_>,
     scratch: &mut Scratch,
 ) -> usize {
-    let slot = LENGTH_SLOTS[code.decode(bits, scratch).min(NUM_LENGTH_SYMS - 1)];
+    let slot = LENGTH_SLOTS[code.decode(bits, scratch) & (LENGTH_SLOTS_LEN - 1)];
     let mut len = slot.base;
     if slot.extra != 0 {
         len += bits.bits(slot.extra);
