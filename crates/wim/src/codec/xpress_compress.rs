@@ -432,4 +432,37 @@ mod tests {
         round_trip(d, Level::Fast).unwrap();
         round_trip(d, Level::Thorough).unwrap();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Pieces of literals and repeats of every length class (short,
+        /// one extension byte, the u16 form) at arbitrary bit alignments.
+        #[test]
+        fn random_structured_chunks_round_trip(
+            pieces in proptest::collection::vec(
+                (proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 0usize..600, 1usize..300),
+                1..40,
+            ),
+            thorough in proptest::prelude::any::<bool>(),
+        ) {
+            let mut d: Vec<u8> = Vec::new();
+            for (lits, run, back) in pieces {
+                d.extend_from_slice(&lits);
+                if !d.is_empty() {
+                    let back = back.min(d.len());
+                    for _ in 0..run {
+                        let b = d[d.len() - back];
+                        d.push(b);
+                    }
+                }
+                if d.len() >= MAX_CHUNK {
+                    d.truncate(MAX_CHUNK);
+                    break;
+                }
+            }
+            if !d.is_empty() {
+                round_trip(&d, if thorough { Level::Thorough } else { Level::Fast });
+            }
+        }
+    }
 }
