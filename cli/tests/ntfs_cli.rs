@@ -607,3 +607,52 @@ fn wim_apply_twenty_thousand_files() {
         .arg("--compress=lzx"));
     apply_and_compare(&wim, "1", "1G", 97);
 }
+
+/// Extended attributes (WIM `TAG_XATTRS`, here from a Linux capture with
+/// --unix-data) land as $EA + $EA_INFORMATION; ntfsinfo decodes them.
+#[test]
+fn wim_apply_writes_extended_attributes() {
+    if !have_all(&["ntfsinfo", "ntfsresize"]) || !have("wimlib-imagex") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let f = src.join("f.txt");
+    std::fs::write(&f, b"hi\n").unwrap();
+    let path = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+    let name = c"user.test";
+    let value = b"value123";
+    let r = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        eprintln!("skip: this file system has no user xattrs");
+        return;
+    }
+    let wim = dir.path().join("x.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&src)
+        .arg(&wim)
+        .arg("--unix-data"));
+    let img = dir.path().join("v.img");
+    let out = ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&wim)
+        .arg("1")
+        .arg(&img)
+        .args(["--size", "16M"]));
+    assert!(!out.contains("extended attributes"), "{out}");
+    let info = ok(Command::new("ntfsinfo").args(["-F", "/f.txt"]).arg(&img));
+    // packed = 5 + 9 (name) + 8 (value); unpacked = align4(8 + 9 + 1 + 8).
+    assert!(info.contains("Packed EA length:\t 22"), "{info}");
+    assert!(info.contains("Unpacked EA length:\t 28"), "{info}");
+    validate(&img);
+}

@@ -4,7 +4,7 @@
 //! memory grows with the number of files, not with data size).
 
 use crate::error::{Error, Result};
-use crate::writer::{FormatOptions, Name, Node, Reparse, StreamSpec, Tree, VolumeWriter};
+use crate::writer::{Ea, FormatOptions, Name, Node, Reparse, StreamSpec, Tree, VolumeWriter};
 use blockdev::BlockDev;
 use std::collections::HashMap;
 use wim::pipeline::{stream_blobs, BlobSink, Options};
@@ -116,9 +116,14 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
                     }),
                     _ => None,
                 };
-                if inode.xattrs.is_some() {
-                    xattrs += 1;
-                }
+                let eas = match inode.xattrs.as_deref().map(parse_xattrs) {
+                    Some(Some(v)) => v,
+                    Some(None) => {
+                        xattrs += 1;
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                };
                 let object_id = inode.object_id.clone().filter(|o| {
                     (o.len() == 16 || o.len() == 64) && seen_oids.insert(o[..16].to_vec())
                 });
@@ -144,6 +149,7 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
                     streams,
                     reparse,
                     object_id,
+                    eas,
                 });
                 node_of[ino] = Some(n);
                 n
@@ -165,7 +171,7 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
     if xattrs > 0 {
         stats
             .not_written
-            .push(format!("extended attributes of {xattrs} files"));
+            .push(format!("extended attributes of {xattrs} files (malformed)"));
     }
     if objids > 0 {
         stats
@@ -173,6 +179,27 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
             .push(format!("object ids of {objids} files"));
     }
     Ok(Mapped { tree, map, stats })
+}
+
+/// Parse a WIM `TAG_XATTRS` item: entries of {value_len u16, name_len u8,
+/// flags u8, name, NUL, value}, unpadded. `None` when malformed.
+fn parse_xattrs(b: &[u8]) -> Option<Vec<Ea>> {
+    let mut out = Vec::new();
+    let mut o = 0usize;
+    while o < b.len() {
+        let h = b.get(o..o + 4)?;
+        let vlen = u16::from_le_bytes([h[0], h[1]]) as usize;
+        let nlen = h[2] as usize;
+        let flags = h[3];
+        let name = b.get(o + 4..o + 4 + nlen)?.to_vec();
+        if *b.get(o + 4 + nlen)? != 0 || nlen == 0 {
+            return None;
+        }
+        let value = b.get(o + 5 + nlen..o + 5 + nlen + vlen)?.to_vec();
+        out.push(Ea { name, value, flags });
+        o += 5 + nlen + vlen;
+    }
+    Some(out)
 }
 
 struct Sink<'a, D: BlockDev> {

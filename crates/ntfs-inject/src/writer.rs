@@ -78,6 +78,45 @@ pub struct Node {
     /// $OBJECT_ID value (16 bytes, or 64 with birth volume/object and
     /// domain ids); also indexed in `$Extend\$ObjId:$O`.
     pub object_id: Option<Vec<u8>>,
+    /// Extended attributes, written as $EA + $EA_INFORMATION.
+    pub eas: Vec<Ea>,
+}
+
+/// One extended attribute (NTFS Documentation "Attribute: $EA").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ea {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+    /// 0x80 = FILE_NEED_EA.
+    pub flags: u8,
+}
+
+/// The $EA value (4-byte aligned entries) and the $EA_INFORMATION value.
+pub fn encode_eas(eas: &[Ea]) -> (Vec<u8>, Vec<u8>) {
+    let mut ea = Vec::new();
+    let mut packed = 0usize;
+    let mut need = 0u16;
+    for e in eas {
+        let len = (8 + e.name.len() + 1 + e.value.len() + 3) & !3;
+        let start = ea.len();
+        ea.extend_from_slice(&(len as u32).to_le_bytes());
+        ea.push(e.flags);
+        ea.push(e.name.len() as u8);
+        ea.extend_from_slice(&(e.value.len() as u16).to_le_bytes());
+        ea.extend_from_slice(&e.name);
+        ea.push(0);
+        ea.extend_from_slice(&e.value);
+        ea.resize(start + len, 0);
+        packed += 5 + e.name.len() + e.value.len();
+        if e.flags & 0x80 != 0 {
+            need += 1;
+        }
+    }
+    let mut info = vec![0u8; 8];
+    info[0..2].copy_from_slice(&(packed.min(0xFFFF) as u16).to_le_bytes());
+    info[2..4].copy_from_slice(&need.to_le_bytes());
+    info[4..8].copy_from_slice(&(ea.len() as u32).to_le_bytes());
+    (ea, info)
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +170,7 @@ struct PNode {
     streams: Vec<PStream>,
     reparse: Option<Reparse>,
     object_id: Option<Vec<u8>>,
+    ea: Option<(Vec<u8>, Vec<u8>)>,
     dir: Option<PIndex>,
 }
 
@@ -414,6 +454,27 @@ impl<D: BlockDev> VolumeWriter<D> {
             if i == 0 {
                 fn_specs.push((0, vec![b'.' as u16], namespace::WIN32_AND_DOS));
             }
+            for e in &n.eas {
+                if e.name.is_empty()
+                    || e.name.len() > 254
+                    || e.value.len() > 0xFFFF
+                    || e.name.contains(&0)
+                {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: bad extended attribute name or size"
+                    )));
+                }
+            }
+            let ea = if n.eas.is_empty() {
+                None
+            } else {
+                Some(encode_eas(&n.eas))
+            };
+            if ea.as_ref().is_some_and(|(e, _)| e.len() > 0x10000) {
+                return Err(Error::Unsupported(format!(
+                    "node {i}: extended attributes larger than 64 KiB"
+                )));
+            }
             // Residency: shrink until the record fits.
             let fixed = |streams: &[PStream]| -> usize {
                 let mut l = resident_len(0, 72);
@@ -433,6 +494,9 @@ impl<D: BlockDev> VolumeWriter<D> {
                 }
                 if n.object_id.is_some() {
                     l += resident_len(0, 16);
+                }
+                if let Some((ea, info)) = &ea {
+                    l += resident_len(0, ea.len()) + resident_len(0, info.len());
                 }
                 if n.directory {
                     // Room for a large index root with a few entries.
@@ -474,7 +538,12 @@ impl<D: BlockDev> VolumeWriter<D> {
                 } else {
                     0
                 };
-            let reparse_tag = n.reparse.as_ref().map(|r| r.tag).unwrap_or(0);
+            // The union holds the reparse tag, else the packed EA size.
+            let reparse_tag = match (&n.reparse, &ea) {
+                (Some(r), _) => r.tag,
+                (None, Some((_, info))) => u16::from_le_bytes([info[0], info[1]]) as u32,
+                _ => 0,
+            };
             let fns = fn_specs
                 .into_iter()
                 .map(|(parent, name, ns)| FileName {
@@ -504,6 +573,7 @@ impl<D: BlockDev> VolumeWriter<D> {
                 fns,
                 streams,
                 reparse: n.reparse.clone(),
+                ea,
                 object_id: match &n.object_id {
                     Some(o) if o.len() == 16 || o.len() == 64 => Some(o.clone()),
                     Some(o) => {
@@ -686,6 +756,9 @@ impl<D: BlockDev> VolumeWriter<D> {
             }
             if p.object_id.is_some() {
                 others += resident_len(0, 16);
+            }
+            if let Some((ea, info)) = &p.ea {
+                others += resident_len(0, ea.len()) + resident_len(0, info.len());
             }
             let bytes: usize = entries.iter().map(|e| e.1.len()).sum();
             let (cap, cap_large) = root_caps(others, bytes);
@@ -1330,6 +1403,10 @@ impl<D: BlockDev> VolumeWriter<D> {
                         cs,
                     ));
                 }
+            }
+            if let Some((ea, info)) = &p.ea {
+                attrs.push(AttrSpec::resident(at::EA_INFORMATION, &[], info.clone()));
+                attrs.push(AttrSpec::resident(at::EA, &[], ea.clone()));
             }
             if let Some(o) = &p.object_id {
                 // The attribute holds the GUID only; birth ids live in $O.
