@@ -7,10 +7,6 @@
 //! Both formats read their bits as a sequence of 16-bit little-endian words,
 //! highest bit first, and both treat missing trailing coding units as zero
 //! bits (wimlib does the same, and some wimlib-written chunks rely on it).
-//!
-//! The module is currently declared from `xpress.rs` (`#[path]`) so that
-//! `codec/mod.rs` stays untouched; it can move to `mod.rs` as
-//! `mod huffman;` with the two `use` lines adjusted.
 
 use crate::codec::DecodeError;
 

@@ -18,7 +18,7 @@
 //! unit if already aligned), then raw little-endian R0, R1, R2 and the bytes,
 //! plus one pad byte if the block size is odd.
 
-use super::xpress::huffman::{copy_match, swap_units, BitReader, DecodeTable};
+use super::huffman::{copy_match, swap_units, BitReader, DecodeTable};
 use super::{DecodeError, Decompressor};
 
 const NUM_CHARS: usize = 256;

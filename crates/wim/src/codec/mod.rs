@@ -8,9 +8,11 @@
 //! parallelism possible: a [`Decompressor`] is cheap to create once per worker
 //! thread and is reused for every chunk that thread handles.
 
+pub(crate) mod huffman;
 pub mod lzms;
 pub mod lzx;
 pub mod xpress;
+pub mod xpress_compress;
 
 use std::fmt;
 

@@ -20,13 +20,8 @@
 //! ends early reads as zero bits (and zero bytes), as wimlib does: the last
 //! coding unit of some valid chunks is missing.
 
-// Shared with the LZX decoder. Declared here (rather than in `codec/mod.rs`,
-// which belongs to the reader work) until the module list is updated.
-#[path = "huffman.rs"]
-pub(crate) mod huffman;
-
+use super::huffman::{copy_match, BitReader, DecodeTable};
 use super::{DecodeError, Decompressor};
-use huffman::{copy_match, BitReader, DecodeTable};
 
 const NUM_SYMBOLS: usize = 512;
 const MAX_CODEWORD_LEN: u32 = 15;
