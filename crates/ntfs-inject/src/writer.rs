@@ -1433,10 +1433,14 @@ impl<D: BlockDev> VolumeWriter<D> {
                     d.clusters,
                 );
             }
+            // DOS names paired with a Win32 name are not links of their own.
             let link_count = if p.record == mft_no::ROOT {
                 1
             } else {
-                p.fns.len() as u16
+                p.fns
+                    .iter()
+                    .filter(|f| f.namespace != namespace::DOS)
+                    .count() as u16
             };
             put(RecordBuilder {
                 number: p.record,
