@@ -23,6 +23,9 @@
 //! | [`logfile`] | $LogFile sizing |
 //! | [`writer`] | volume layout and bulk writer (format = empty tree) |
 //! | [`reader`] | volume reader (walk, read streams) |
+//! | [`inject`] | adding files and directories to an existing volume |
+//! | [`check`] | structural checker (bitmaps vs runlists, indexes, $Secure) |
+//! | [`partition`] | MBR/GPT partition-entry reader |
 //! | [`wim_apply`] | WIM image → bulk writer |
 
 pub mod attrdef;
