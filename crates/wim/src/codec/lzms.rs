@@ -531,17 +531,46 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
 
         // Root table: codes of length <= tb fill contiguous ranges in
         // canonical order, starting at entry 0.
+        // All codewords of one length cover equal, adjacent spans, so each
+        // length is filled in one pass; spans of 4 or more entries are
+        // written 4 entries (8 bytes) at a time.
         let mut at = 0usize;
         let mut idx = 0usize;
         for (l, &c) in count.iter().enumerate().take(tb + 1).skip(1) {
+            let c = c as usize;
             let span = 1usize << (tb - l);
-            for _ in 0..c {
-                let sym = self.code.sorted[idx];
-                idx += 1;
-                let end = (at + span).min(T);
-                self.code.table[at..end].fill((sym << 4) | l as u16);
-                at = end;
+            // Always in bounds for the complete codes built above (the
+            // spans add up to at most T); stop rather than trust that.
+            let (Some(dst), Some(syms)) = (
+                self.code.table.get_mut(at..at + c * span),
+                self.code.sorted.get(idx..idx + c),
+            ) else {
+                break;
+            };
+            let len = l as u16;
+            match span {
+                1 => {
+                    for (d, &s) in dst.iter_mut().zip(syms) {
+                        *d = (s << 4) | len;
+                    }
+                }
+                2 => {
+                    for (d, &s) in dst.chunks_exact_mut(2).zip(syms) {
+                        let v = (s << 4) | len;
+                        d.copy_from_slice(&[v; 2]);
+                    }
+                }
+                _ => {
+                    for (d, &s) in dst.chunks_exact_mut(span).zip(syms) {
+                        let v = (s << 4) | len;
+                        for q in d.chunks_exact_mut(4) {
+                            q.copy_from_slice(&[v; 4]);
+                        }
+                    }
+                }
             }
+            at += c * span;
+            idx += c;
         }
         // The rest are prefixes of longer codewords.
         self.code.table[at..].fill(0);
