@@ -1,6 +1,6 @@
 /*
  * wimlib side of the codec benchmark: decodes every chunk of a chunk dump
- * (written by `codec_bench dump`, format in crates/wim/tests/support/chunks.rs)
+ * (written by `codec_bench dump`, format in crates/wim/examples/codec_bench.rs)
  * with libwim's public decompressor API and prints, per format, the same line
  * as `codec_bench run`: format=NAME chunks=N bytes=B best_cpu_s=T
  * best_wall_s=W mbps=M checksum=C

@@ -3,62 +3,61 @@
 //! proptest round trip, and corrupted real chunks (must error, not panic).
 //! Every decoded blob is checked against its SHA-1 from the blob table.
 
-#[path = "support/chunks.rs"]
-mod chunks;
-#[path = "support/tools.rs"]
-mod tools;
+#[path = "support/real.rs"]
+mod real;
 
-use chunks::{Chunk, Wim, FMT_LZX, FMT_XPRESS};
 use proptest::prelude::*;
+use real::{compressed_chunks, have_wimlib, missing, try_verify_with, wim_fixtures, RawChunk};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use wim::codec::{new_decompressor, CompressionType, Decompressor};
+use wim::Wim;
 
-fn ctype(format: u32) -> Option<CompressionType> {
-    match format {
-        FMT_XPRESS => Some(CompressionType::Xpress),
-        FMT_LZX => Some(CompressionType::Lzx),
-        _ => None,
+fn ctype(compress: &str) -> CompressionType {
+    match compress {
+        "xpress" => CompressionType::Xpress,
+        "lzx" => CompressionType::Lzx,
+        _ => panic!("unexpected compression {compress}"),
     }
 }
 
-/// Decode every XPRESS/LZX resource of `wim` and check each blob's SHA-1.
+/// Decode every compressed chunk of `wim` with a fresh decoder of its
+/// resource's format and chunk size, and check each blob's SHA-1.
 /// Returns (blobs checked, compressed chunks decoded).
 fn verify_wim(wim: &Wim, name: &str) -> (usize, usize) {
-    let mut decs: HashMap<(u32, u32), Box<dyn Decompressor>> = HashMap::new();
-    let mut blobs = 0;
-    let mut nchunks = 0;
-    for r in wim.resources().unwrap_or_else(|e| panic!("{name}: {e}")) {
-        if r.format != 0 && ctype(r.format).is_none() {
-            continue; // LZMS: not this decoder's job
-        }
-        let data = wim
-            .decode_resource(&r, &mut |c: &Chunk, src, dst| {
-                nchunks += 1;
-                let d = decs.entry((c.format, c.chunk_size)).or_insert_with(|| {
-                    new_decompressor(ctype(c.format).unwrap(), c.chunk_size as usize).unwrap()
-                });
-                d.decompress(src, dst).map_err(|e| {
-                    format!(
-                        "chunk at {:#x} ({} -> {} bytes): {e}",
-                        c.offset, c.len, c.uncompressed_size
-                    )
-                })
-            })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for b in &r.blobs {
-            let bytes = &data[b.offset as usize..(b.offset + b.size) as usize];
-            let got: [u8; 20] = Sha1::digest(bytes).into();
-            assert_eq!(
-                got, b.sha1,
-                "{name}: SHA-1 mismatch for blob of {} bytes",
-                b.size
-            );
-            blobs += 1;
-        }
-    }
-    (blobs, nchunks)
+    let mut decs: HashMap<(CompressionType, u32), Box<dyn Decompressor>> = HashMap::new();
+    try_verify_with(wim, |res, src, dst| {
+        let d = match decs.entry((res.ctype, res.chunk_size)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(new_decompressor(res.ctype, res.chunk_size as usize)?)
+            }
+        };
+        d.decompress(src, dst)
+    })
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `wimlib-imagex capture SRC OUT --compress=COMPRESS --chunk-size=N`
+/// (single-threaded, to stay friendly on shared machines).
+fn capture(src: &Path, out: &Path, compress: &str, chunk_size: u32) {
+    let st = Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(src)
+        .arg(out)
+        .arg(format!("--compress={compress}"))
+        .arg(format!("--chunk-size={chunk_size}"))
+        .arg("--threads=1")
+        .arg("--no-acls")
+        .output()
+        .expect("spawn wimlib-imagex");
+    assert!(
+        st.status.success(),
+        "wimlib-imagex capture failed: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 /// Deterministic xorshift generator, so failures reproduce.
@@ -189,10 +188,9 @@ fn make_corpus(dir: &Path) {
 
 #[test]
 fn wimlib_captures_all_chunk_sizes() {
-    const T: &str = "wimlib_captures_all_chunk_sizes";
-    let Some(tool) = tools::wimlib_imagex(T) else {
+    if !have_wimlib() {
         return;
-    };
+    }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
@@ -204,9 +202,9 @@ fn wimlib_captures_all_chunk_sizes() {
         .collect();
     for (compress, cs) in cases {
         let out = tmp.path().join(format!("{compress}_{cs}.wim"));
-        tools::capture(&tool, &src, &out, compress, cs);
-        let wim = Wim::open(&out).unwrap();
-        assert_eq!(wim.chunk_size, cs);
+        capture(&src, &out, compress, cs);
+        let wim = Wim::open(&out, &[]).unwrap();
+        assert_eq!(wim.header().chunk_size, cs);
         let name = format!("{compress}/{cs}");
         let (blobs, nchunks) = verify_wim(&wim, &name);
         eprintln!("{name}: {blobs} blobs, {nchunks} compressed chunks OK");
@@ -216,13 +214,12 @@ fn wimlib_captures_all_chunk_sizes() {
 }
 
 /// Solid resources (WIM version 0xE00) compressed with XPRESS or LZX: checks
-/// the solid path of `support/chunks.rs` together with the decoders.
+/// the reader's solid path together with the decoders.
 #[test]
 fn wimlib_solid_xpress_and_lzx() {
-    const T: &str = "wimlib_solid_xpress_and_lzx";
-    let Some(tool) = tools::wimlib_imagex(T) else {
+    if !have_wimlib() {
         return;
-    };
+    }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
@@ -233,7 +230,7 @@ fn wimlib_solid_xpress_and_lzx() {
     std::fs::write(src.join("d"), random_bytes(&mut rng, 70_000)).unwrap();
     for (compress, cs) in [("xpress", 32768u32), ("lzx", 65536), ("lzx", 1 << 21)] {
         let out = tmp.path().join(format!("solid_{compress}_{cs}.wim"));
-        let st = std::process::Command::new(&tool)
+        let st = Command::new("wimlib-imagex")
             .arg("capture")
             .arg(&src)
             .arg(&out)
@@ -248,10 +245,10 @@ fn wimlib_solid_xpress_and_lzx() {
             "{}",
             String::from_utf8_lossy(&st.stderr)
         );
-        let wim = Wim::open(&out).unwrap();
-        let res = wim.resources().unwrap();
+        let wim = Wim::open(&out, &[]).unwrap();
         assert!(
-            res.iter().any(|r| r.solid && r.blobs.len() >= 3),
+            (0..wim.resources.len()).any(|r| wim.resources[r].solid
+                && wim.blobs().filter(|b| b.resource as usize == r).count() >= 3),
             "no solid resource"
         );
         let name = format!("solid {compress}/{cs}");
@@ -262,8 +259,7 @@ fn wimlib_solid_xpress_and_lzx() {
 
 #[test]
 fn wimgapi_and_wimlib_fixtures() {
-    const T: &str = "wimgapi_and_wimlib_fixtures";
-    let Some(dir) = tools::wim_fixtures(T) else {
+    let Some(dir) = wim_fixtures() else {
         return;
     };
     for name in [
@@ -280,10 +276,20 @@ fn wimgapi_and_wimlib_fixtures() {
     ] {
         let path = dir.join(name);
         if !path.exists() {
-            tools::missing(T, &path.display().to_string());
+            missing(&path.display().to_string());
             continue;
         }
-        let wim = Wim::open(&path).unwrap();
+        // A split part opens with the rest of its set, so its blobs resolve.
+        let refs: Vec<PathBuf> = if name.ends_with(".swm") {
+            ["Split.swm", "Split2.swm"]
+                .iter()
+                .map(|n| dir.join(n))
+                .filter(|p| p.exists())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let wim = Wim::open(&path, &refs).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (blobs, nchunks) = verify_wim(&wim, name);
         eprintln!("{name}: {blobs} blobs, {nchunks} compressed chunks OK");
         assert!(blobs > 0, "{name}: no blobs");
@@ -291,7 +297,7 @@ fn wimgapi_and_wimlib_fixtures() {
 }
 
 /// All compressed chunks of a wimlib capture of the corpus, for fuzzing.
-fn real_chunks(tool: &Path, compress: &str, cs: u32) -> Vec<(Chunk, Vec<u8>)> {
+fn real_chunks(compress: &str, cs: u32) -> Vec<RawChunk> {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
@@ -300,23 +306,16 @@ fn real_chunks(tool: &Path, compress: &str, cs: u32) -> Vec<(Chunk, Vec<u8>)> {
     std::fs::write(src.join("b"), text(&mut rng, 100_000)).unwrap();
     std::fs::write(src.join("c"), repetitive(&mut rng, 100_000)).unwrap();
     let out = tmp.path().join("x.wim");
-    tools::capture(tool, &src, &out, compress, cs);
-    let wim = Wim::open(&out).unwrap();
-    let mut v = Vec::new();
-    for r in wim.resources().unwrap() {
-        for c in r.chunks.iter().filter(|c| !c.is_stored()) {
-            v.push((*c, wim.chunk_bytes(c).to_vec()));
-        }
-    }
-    v
+    capture(&src, &out, compress, cs);
+    let wim = Wim::open(&out, &[]).unwrap();
+    compressed_chunks(&wim, ctype(compress))
 }
 
 #[test]
 fn corrupted_real_chunks_never_panic() {
-    const T: &str = "corrupted_real_chunks_never_panic";
-    let Some(tool) = tools::wimlib_imagex(T) else {
+    if !have_wimlib() {
         return;
-    };
+    }
     let mut rng = Rng(12345);
     for (compress, cs) in [
         ("xpress", 4096u32),
@@ -324,12 +323,13 @@ fn corrupted_real_chunks_never_panic() {
         ("lzx", 32768),
         ("lzx", 1 << 18),
     ] {
-        let chunks = real_chunks(&tool, compress, cs);
+        let chunks = real_chunks(compress, cs);
         assert!(!chunks.is_empty());
-        let mut dec = new_decompressor(ctype(chunks[0].0.format).unwrap(), cs as usize).unwrap();
+        let mut dec = new_decompressor(chunks[0].ctype, cs as usize).unwrap();
         let mut out = Vec::new();
         let mut trials = 0;
-        for (c, data) in chunks.iter().take(40) {
+        for c in chunks.iter().take(40) {
+            let data = &c.data;
             out.resize(c.uncompressed_size, 0);
             // Every truncation near the end, then a spread of shorter ones.
             let n = data.len();
@@ -380,9 +380,9 @@ proptest! {
         sizes in proptest::collection::vec(0usize..150_000, 1..5),
         case in chunk_case(),
     ) {
-        let Some(tool) = tools::wimlib_imagex("roundtrip_through_wimlib") else {
+        if !have_wimlib() {
             return Ok(());
-        };
+        }
         let (compress, cs) = case;
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
@@ -400,14 +400,13 @@ proptest! {
             originals.push(data);
         }
         let out = tmp.path().join("x.wim");
-        tools::capture(&tool, &src, &out, compress, cs);
-        let wim = Wim::open(&out).unwrap();
+        capture(&src, &out, compress, cs);
+        let wim = Wim::open(&out, &[]).unwrap();
         verify_wim(&wim, &format!("roundtrip {compress}/{cs}"));
         // Every original file must be among the verified blobs.
-        let hashes: Vec<[u8; 20]> = wim.blobs.iter().map(|b| b.sha1).collect();
         for data in originals.iter().filter(|d| !d.is_empty()) {
             let h: [u8; 20] = Sha1::digest(data).into();
-            prop_assert!(hashes.contains(&h), "file of {} bytes not in the WIM", data.len());
+            prop_assert!(wim.blob(&h).is_some(), "file of {} bytes not in the WIM", data.len());
         }
     }
 }

@@ -9,42 +9,13 @@
 #[path = "support/real.rs"]
 mod real;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use proptest::prelude::*;
-use real::{compressed_chunks, open, verify_with, RawChunk};
+use real::{compressed_chunks, have_wimlib, missing, open, verify_with, wim_fixtures, RawChunk};
 use wim::codec::lzms::LzmsDecompressor;
 use wim::codec::{CompressionType, DecodeError, Decompressor};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skip (or, under CI, fail) when a prerequisite is missing.
-fn missing(what: &str) -> bool {
-    if in_ci() {
-        panic!("{what} is required when CI=true");
-    }
-    eprintln!("SKIP: {what} not available");
-    true
-}
-
-fn have_wimlib() -> bool {
-    let ok = Command::new("wimlib-imagex")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok || !missing("wimlib-imagex")
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("WIMFORGE_SHARED") {
-        Some(p) => PathBuf::from(p),
-        // crates/wim -> workspace root -> ../shared
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
 
 /// Small deterministic PRNG (xorshift64*), so generated trees are stable.
 struct Rng(u64);
@@ -315,7 +286,10 @@ fn solid_small_chunks() {
 
 #[test]
 fn shared_fixture_lzms_wim() {
-    let path = shared_dir().join("fixtures/real/wim/LZMS.wim");
+    let Some(dir) = wim_fixtures() else {
+        return;
+    };
+    let path = dir.join("LZMS.wim");
     let Ok(file) = std::fs::read(&path) else {
         missing(&format!("fixture {}", path.display()));
         return;
@@ -344,8 +318,9 @@ fn corrupted_chunks_never_panic() {
                 .into_iter()
                 .take(24),
         );
-    } else if missing("wimlib-imagex") {
+    } else {
         // Still exercise random inputs below.
+        missing("wimlib-imagex");
     }
     let mut rng = Rng(0x5eed);
     let mut d = LzmsDecompressor::new(1 << 16).unwrap();
