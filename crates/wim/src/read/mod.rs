@@ -301,28 +301,9 @@ impl Wim {
                 ),
             )));
         }
-        let chunks = res.chunks(&part.data).map_err(fe)?;
-        let start = loc.offset;
-        let end = loc.offset + loc.size;
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        for c in chunks.iter().filter(|c| {
-            c.uncompressed_offset < end && c.uncompressed_offset + c.uncompressed_len as u64 > start
-        }) {
-            buf.resize(c.uncompressed_len as usize, 0);
-            res.decompress_chunk(&part.data, c, &mut buf).map_err(fe)?;
-            let lo = start.saturating_sub(c.uncompressed_offset) as usize;
-            let hi = ((end - c.uncompressed_offset) as usize).min(buf.len());
-            out.extend_from_slice(&buf[lo..hi]);
-        }
-        if out.len() as u64 != loc.size {
-            return Err(fe(FormatError::truncated(
-                res.offset,
-                "resource",
-                loc.size,
-                out.len() as u64,
-            )));
-        }
+        let out = res
+            .read_range(&part.data, loc.offset, loc.offset + loc.size)
+            .map_err(fe)?;
         let digest: [u8; 20] = Sha1::digest(&out).into();
         if digest != loc.hash {
             return Err(fe(FormatError::new(
@@ -609,13 +590,6 @@ fn read_reshdr(part: &Part, rh: &ResHdr, what: &'static str) -> Result<Vec<u8>> 
         },
         chunk_size: part.header.chunk_size,
     };
-    let chunks = res.chunks(&part.data).map_err(fe)?;
-    let mut out = Vec::new();
-    for c in &chunks {
-        let at = out.len();
-        out.resize(at + c.uncompressed_len as usize, 0);
-        res.decompress_chunk(&part.data, c, &mut out[at..])
-            .map_err(fe)?;
-    }
-    Ok(out)
+    res.read_range(&part.data, 0, res.uncompressed_size)
+        .map_err(fe)
 }

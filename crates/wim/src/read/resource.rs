@@ -164,6 +164,40 @@ impl Resource {
         Ok(chunks)
     }
 
+    /// Decompress uncompressed bytes `start..end` of this resource (only the
+    /// chunks that overlap them) into a new buffer. `file` is the whole
+    /// part file. Fails if the chunks do not cover the whole range.
+    pub fn read_range(&self, file: &[u8], start: u64, end: u64) -> Result<Vec<u8>, FormatError> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for c in self.chunks(file)?.iter().filter(|c| {
+            c.uncompressed_offset < end && c.uncompressed_offset + c.uncompressed_len as u64 > start
+        }) {
+            let lo = start.saturating_sub(c.uncompressed_offset) as usize;
+            let hi = ((end - c.uncompressed_offset) as usize).min(c.uncompressed_len as usize);
+            if lo == 0 && hi == c.uncompressed_len as usize {
+                // The whole chunk is wanted: decompress straight into place.
+                let at = out.len();
+                out.resize(at + hi, 0);
+                self.decompress_chunk(file, c, &mut out[at..])?;
+            } else {
+                buf.resize(c.uncompressed_len as usize, 0);
+                self.decompress_chunk(file, c, &mut buf)?;
+                out.extend_from_slice(&buf[lo..hi]);
+            }
+        }
+        let want = end.saturating_sub(start);
+        if out.len() as u64 != want {
+            return Err(FormatError::truncated(
+                self.offset,
+                "resource",
+                want,
+                out.len() as u64,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Decompress chunk `c` of this resource into `out` (exactly
     /// `c.uncompressed_len` bytes), reusing this thread's decompressor.
     pub fn decompress_chunk(
