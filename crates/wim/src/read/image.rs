@@ -134,22 +134,7 @@ impl Image {
 
     /// Full path of dentry `d` in wimlib's form (`/`, `/Windows/System32`).
     pub fn path(&self, d: u32) -> String {
-        let mut parts = Vec::new();
-        let mut cur = d;
-        while cur != 0 {
-            let den = &self.dentries[cur as usize];
-            parts.push(den.name.as_str());
-            cur = den.parent;
-        }
-        if parts.is_empty() {
-            return "/".to_string();
-        }
-        let mut s = String::new();
-        for p in parts.iter().rev() {
-            s.push('/');
-            s.push_str(p);
-        }
-        s
+        path_of(&self.dentries, d)
     }
 
     /// Dentries in pre-order (parents before children, children in
@@ -319,15 +304,29 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn path(&self, mut d: u32) -> String {
-        let mut parts = Vec::new();
-        while d != 0 {
-            parts.push(self.dentries[d as usize].name.clone());
-            d = self.dentries[d as usize].parent;
-        }
-        parts.reverse();
-        format!("/{}", parts.join("/"))
+    fn path(&self, d: u32) -> String {
+        path_of(&self.dentries, d)
     }
+}
+
+/// Path of dentry `d`, following parent links up to the root (index 0).
+fn path_of(dentries: &[Dentry], d: u32) -> String {
+    let mut parts = Vec::new();
+    let mut cur = d;
+    while cur != 0 {
+        let den = &dentries[cur as usize];
+        parts.push(den.name.as_str());
+        cur = den.parent;
+    }
+    if parts.is_empty() {
+        return "/".to_string();
+    }
+    let mut s = String::new();
+    for p in parts.iter().rev() {
+        s.push('/');
+        s.push_str(p);
+    }
+    s
 }
 
 /// Merge dentries into inodes by hard link group.
