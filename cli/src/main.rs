@@ -41,6 +41,18 @@ enum Command {
     /// Inspect BCD stores (boot configuration).
     #[command(subcommand)]
     Bcd(cmd::bcd::BcdCommand),
+    /// List and extract Microsoft Cabinet (.cab) files.
+    #[command(subcommand)]
+    Cab(cmd::cab::CabCommand),
+    /// Inspect Windows servicing packages (.cab, .msu).
+    #[command(subcommand)]
+    Package(cmd::package::PackageCommand),
+    /// Create partitioned disks (GPT/MBR, ESP, MSR, NTFS).
+    #[command(subcommand)]
+    Disk(cmd::disk::DiskCommand),
+    /// Install boot files and the BCD store (offline bcdboot).
+    #[command(subcommand)]
+    Boot(cmd::boot::BootCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +71,10 @@ fn main() -> ExitCode {
         Command::Ntfs(c) => cmd::ntfs::run(c, &ctx),
         Command::Hive(c) => cmd::hive::run(c, &ctx),
         Command::Bcd(c) => cmd::bcd::run(c, &ctx),
+        Command::Cab(c) => cmd::cab::run(c, &ctx),
+        Command::Package(c) => cmd::package::run(c, &ctx),
+        Command::Disk(c) => cmd::disk::run(c, &ctx),
+        Command::Boot(c) => cmd::boot::run(c, &ctx),
     };
     match result {
         Ok(code) => code,

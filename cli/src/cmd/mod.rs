@@ -1,8 +1,12 @@
 //! One module per verb group.
 
 pub mod bcd;
+pub mod boot;
+pub mod cab;
+pub mod disk;
 pub mod hive;
 pub mod ntfs;
+pub mod package;
 pub mod vhdx;
 pub mod wim;
 

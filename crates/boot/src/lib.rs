@@ -1,0 +1,1 @@
+//! Offline `bcdboot`: boot files and the BCD store.

@@ -1,0 +1,1 @@
+//! Microsoft Cabinet files (MS-CAB) and Windows servicing packages.
