@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::writer::{Ea, FormatOptions, Name, Node, Reparse, StreamSpec, Tree, VolumeWriter};
 use blockdev::BlockDev;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use wim::pipeline::{stream_blobs, BlobSink, Options};
 use wim::read::dentry::StreamKind;
 use wim::read::image::Image;
@@ -242,19 +243,267 @@ pub fn apply<D: BlockDev>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ApplyStats> {
     let image = wim.image(index)?;
+    apply_image(
+        dev,
+        wim,
+        &image,
+        &Overlay::default(),
+        opts,
+        threads,
+        progress,
+    )
+}
+
+/// Where an overlay file's contents come from.
+#[derive(Debug, Clone)]
+pub enum OverlaySource {
+    /// Bytes held in memory (small generated files: hives, scripts).
+    Bytes(Vec<u8>),
+    /// A local file, streamed in pieces after the WIM's data (large
+    /// payloads: executables, package CABs).
+    File(PathBuf),
+}
+
+/// One file to add to the image, or to replace in it.
+#[derive(Debug, Clone)]
+pub struct OverlayFile {
+    /// Path inside the image (`\` or `/` separated, case-insensitive
+    /// against the image's names, as Windows resolves them).
+    pub path: String,
+    pub source: OverlaySource,
+}
+
+/// Files laid over the WIM image while it is applied: missing parent
+/// directories are created, existing files get new contents (their names,
+/// security and other streams stay), new files take the security
+/// descriptor of a sibling file (or of their directory when it has no
+/// files), the `ARCHIVE` attribute and `time` as all three timestamps.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    pub files: Vec<OverlayFile>,
+    /// FILETIME for created files and directories.
+    pub time: u64,
+}
+
+/// What the overlay did, per path.
+#[derive(Debug, Clone, Default)]
+pub struct OverlayStats {
+    pub added: Vec<String>,
+    pub replaced: Vec<String>,
+    pub directories_created: Vec<String>,
+    pub bytes: u64,
+}
+
+fn split_image_path(path: &str) -> Result<Vec<&str>> {
+    let comps: Vec<&str> = path.split(['\\', '/']).filter(|c| !c.is_empty()).collect();
+    if comps.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "overlay path {path:?} names no file"
+        )));
+    }
+    for c in &comps {
+        if *c == "." || *c == ".." || c.contains(':') || c.contains('\0') {
+            return Err(Error::Unsupported(format!(
+                "overlay path {path:?}: component {c:?} is not a plain name"
+            )));
+        }
+    }
+    Ok(comps)
+}
+
+fn io_at(p: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("overlay source {}: {e}", p.display()),
+    ))
+}
+
+fn upper(s: &str) -> String {
+    s.chars().flat_map(char::to_uppercase).collect()
+}
+
+/// Lay `overlay` over `tree`. Returns, per overlay entry with a file
+/// source, the node whose stream 0 receives it.
+fn apply_overlay(
+    tree: &mut Tree,
+    map: &mut HashMap<(u32, usize), (usize, usize)>,
+    overlay: &Overlay,
+    stats: &mut ApplyStats,
+    ostats: &mut OverlayStats,
+) -> Result<Vec<(usize, PathBuf, u64)>> {
+    use crate::layout::file_attr;
+    let mut children: HashMap<(usize, String), usize> = HashMap::new();
+    for (i, n) in tree.nodes.iter().enumerate() {
+        for nm in &n.names {
+            children.insert((nm.parent, upper(&nm.name)), i);
+        }
+    }
+    let mut late = Vec::new();
+    for (k, f) in overlay.files.iter().enumerate() {
+        let comps = split_image_path(&f.path)?;
+        let (leaf, dirs) = comps.split_last().expect("not empty");
+        let mut cur = 0usize;
+        let mut walked = String::new();
+        for c in dirs {
+            walked.push('\\');
+            walked.push_str(c);
+            cur = match children.get(&(cur, upper(c))) {
+                Some(&n) if tree.nodes[n].directory => n,
+                Some(_) => {
+                    return Err(Error::Unsupported(format!(
+                        "overlay {}: {walked} is a file in the image, not a directory",
+                        f.path
+                    )))
+                }
+                None => {
+                    let n = tree.nodes.len();
+                    tree.nodes.push(Node {
+                        names: vec![Name {
+                            parent: cur,
+                            name: c.to_string(),
+                            short_name: None,
+                        }],
+                        directory: true,
+                        attributes: file_attr::DIRECTORY,
+                        creation_time: overlay.time,
+                        last_write_time: overlay.time,
+                        last_access_time: overlay.time,
+                        security: tree.nodes[cur].security,
+                        ..Default::default()
+                    });
+                    children.insert((cur, upper(c)), n);
+                    stats.directories += 1;
+                    ostats.directories_created.push(walked.clone());
+                    n
+                }
+            };
+        }
+        let (size, data) = match &f.source {
+            OverlaySource::Bytes(b) => (b.len() as u64, Some(b.clone())),
+            OverlaySource::File(p) => {
+                let md = std::fs::metadata(p).map_err(|e| io_at(p, e))?;
+                if !md.is_file() {
+                    return Err(Error::Unsupported(format!(
+                        "overlay source {} is not a regular file",
+                        p.display()
+                    )));
+                }
+                (md.len(), None)
+            }
+        };
+        let stream = StreamSpec {
+            name: String::new(),
+            size,
+            data: if size == 0 { Some(Vec::new()) } else { data },
+            // After every WIM blob, in overlay order.
+            order: u64::MAX - (overlay.files.len() - k) as u64,
+        };
+        let node = match children.get(&(cur, upper(leaf))) {
+            Some(&n) if tree.nodes[n].directory => {
+                return Err(Error::Unsupported(format!(
+                    "overlay {}: the image has a directory there",
+                    f.path
+                )))
+            }
+            Some(&n) => {
+                let node = &mut tree.nodes[n];
+                match node.streams.iter().position(|s| s.name.is_empty()) {
+                    Some(i) => node.streams[i] = stream,
+                    None => {
+                        node.streams.insert(0, stream);
+                        for v in map.values_mut().filter(|v| v.0 == n) {
+                            v.1 += 1;
+                        }
+                    }
+                }
+                // A reparse point (symlink, dedup stub) becomes a plain file.
+                node.reparse = None;
+                node.attributes &= !(file_attr::REPARSE_POINT
+                    | file_attr::SPARSE_FILE
+                    | file_attr::COMPRESSED
+                    | file_attr::ENCRYPTED);
+                node.last_write_time = overlay.time;
+                let si = node.streams.iter().position(|s| s.name.is_empty());
+                map.retain(|_, v| !(v.0 == n && Some(v.1) == si));
+                ostats.replaced.push(f.path.clone());
+                n
+            }
+            None => {
+                let sibling_sd = tree
+                    .nodes
+                    .iter()
+                    .find(|o| !o.directory && o.names.iter().any(|nm| nm.parent == cur))
+                    .and_then(|o| o.security);
+                let n = tree.nodes.len();
+                tree.nodes.push(Node {
+                    names: vec![Name {
+                        parent: cur,
+                        name: leaf.to_string(),
+                        short_name: None,
+                    }],
+                    directory: false,
+                    attributes: file_attr::ARCHIVE,
+                    creation_time: overlay.time,
+                    last_write_time: overlay.time,
+                    last_access_time: overlay.time,
+                    security: sibling_sd.or(tree.nodes[cur].security),
+                    streams: vec![stream],
+                    ..Default::default()
+                });
+                children.insert((cur, upper(leaf)), n);
+                stats.files += 1;
+                ostats.added.push(f.path.clone());
+                n
+            }
+        };
+        ostats.bytes += size;
+        if let (OverlaySource::File(p), true) = (&f.source, size > 0) {
+            late.push((node, p.clone(), size));
+        }
+    }
+    Ok(late)
+}
+
+/// Format `dev` and apply `image` of `wim` into it with `overlay` laid over
+/// it. `progress` receives uncompressed bytes as they are written (WIM data
+/// and overlay files).
+pub fn apply_image<D: BlockDev>(
+    dev: D,
+    wim: &Wim,
+    image: &Image,
+    overlay: &Overlay,
+    opts: &FormatOptions,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ApplyStats> {
+    apply_image_report(dev, wim, image, overlay, opts, threads, progress).map(|(s, _)| s)
+}
+
+/// [`apply_image`], also returning what the overlay did.
+pub fn apply_image_report<D: BlockDev>(
+    dev: D,
+    wim: &Wim,
+    image: &Image,
+    overlay: &Overlay,
+    opts: &FormatOptions,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(ApplyStats, OverlayStats)> {
     let Mapped {
-        tree,
-        map,
+        mut tree,
+        mut map,
         mut stats,
-    } = map_image(wim, &image)?;
+    } = map_image(wim, image)?;
+    let mut ostats = OverlayStats::default();
+    let late = apply_overlay(&mut tree, &mut map, overlay, &mut stats, &mut ostats)?;
     let mut w = VolumeWriter::new(dev, &tree, opts)?;
     drop(tree);
-    let targets = wim::apply::stream_targets(wim, &image, |ino, si| map.contains_key(&(ino, si)))?;
+    let targets = wim::apply::stream_targets(wim, image, |ino, si| map.contains_key(&(ino, si)))?;
     let mut by_hash: HashMap<[u8; 20], Vec<(usize, usize)>> = HashMap::new();
     for (h, v) in &targets.by_hash {
         by_hash.insert(*h, v.iter().filter_map(|k| map.get(k).copied()).collect());
     }
-    stats.bytes = targets.total_bytes;
+    stats.bytes = targets.total_bytes + ostats.bytes;
     let mut sink = Sink {
         w: &mut w,
         targets: &by_hash,
@@ -271,6 +520,20 @@ pub fn apply<D: BlockDev>(
         &popts,
         progress,
     )?;
+    let mut buf = vec![0u8; 1 << 20];
+    for (node, path, size) in late {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path).map_err(|e| io_at(&path, e))?;
+        let mut off = 0u64;
+        while off < size {
+            let want = ((size - off) as usize).min(buf.len());
+            f.read_exact(&mut buf[..want])
+                .map_err(|e| io_at(&path, e))?;
+            w.write_stream(node, 0, off, &buf[..want])?;
+            off += want as u64;
+            progress(want as u64);
+        }
+    }
     w.finish()?;
-    Ok(stats)
+    Ok((stats, ostats))
 }
