@@ -85,13 +85,19 @@ fn gpt(dev: &dyn BlockDev, n: u32) -> Result<(u64, u64)> {
                 "last LBA before first LBA",
             ));
         }
-        return check(
-            dev,
-            first * sector,
-            (last - first + 1) * sector,
-            off,
-            "GPT partition entry",
-        );
+        // LBAs come from disk: the byte range may not fit 64 bits.
+        let start = first.checked_mul(sector);
+        let len = (last - first)
+            .checked_add(1)
+            .and_then(|l| l.checked_mul(sector));
+        let (Some(start), Some(len)) = (start, len) else {
+            return Err(corrupt(
+                off,
+                "GPT partition entry",
+                format!("LBAs {first}..={last} do not fit a 64-bit byte range"),
+            ));
+        };
+        return check(dev, start, len, off, "GPT partition entry");
     }
     Err(corrupt(
         512,
