@@ -13,8 +13,24 @@
 use crate::error::{Error, Result};
 use blockdev::BlockDev;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 const BLOCK: u64 = 4096;
+
+/// Shared between an [`Esp`] and its stream: where `fatfs` wrote the
+/// short names of `.` and `..` while recording, and a generation number
+/// the `Esp` bumps after writing to the device behind the stream's back
+/// (the stream then drops its cached block).
+#[derive(Debug, Default)]
+struct Hook {
+    recording: AtomicBool,
+    dots: Mutex<Vec<u64>>,
+    generation: AtomicU64,
+}
+
+const DOT_NAME: &[u8; 11] = b".          ";
+const DOTDOT_NAME: &[u8; 11] = b"..         ";
 
 /// `Read + Write + Seek` over a [`BlockDev`], as `fatfs` needs.
 #[derive(Debug)]
@@ -23,6 +39,8 @@ pub struct DevIo<D: BlockDev> {
     pos: u64,
     cache: Vec<u8>,
     cached: Option<u64>,
+    hook: Option<Arc<Hook>>,
+    generation: u64,
 }
 
 impl<D: BlockDev> DevIo<D> {
@@ -33,6 +51,25 @@ impl<D: BlockDev> DevIo<D> {
             pos: 0,
             cache: Vec::new(),
             cached: None,
+            hook: None,
+            generation: 0,
+        }
+    }
+
+    fn with_hook(dev: D, hook: Arc<Hook>) -> Self {
+        DevIo {
+            hook: Some(hook),
+            ..Self::new(dev)
+        }
+    }
+
+    fn check_generation(&mut self) {
+        if let Some(h) = &self.hook {
+            let g = h.generation.load(Ordering::Acquire);
+            if g != self.generation {
+                self.generation = g;
+                self.cached = None;
+            }
         }
     }
 
@@ -59,6 +96,7 @@ impl<D: BlockDev> Read for DevIo<D> {
             return Ok(0);
         }
         let n = (out.len() as u64).min(len - self.pos) as usize;
+        self.check_generation();
         if n as u64 >= BLOCK {
             // Large reads bypass the cache (writes keep it coherent).
             self.dev.read_at(self.pos, &mut out[..n])?;
@@ -88,6 +126,16 @@ impl<D: BlockDev> Write for DevIo<D> {
             ));
         }
         let n = (data.len() as u64).min(len - self.pos) as usize;
+        if let Some(h) = &self.hook {
+            if h.recording.load(Ordering::Acquire)
+                && (data[..n] == DOT_NAME[..] || data[..n] == DOTDOT_NAME[..])
+            {
+                h.dots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(self.pos);
+            }
+        }
         self.dev.write_at(self.pos, &data[..n])?;
         // Keep the cached block coherent.
         if let Some(b) = self.cached {
@@ -314,7 +362,9 @@ pub struct EspOptions {
 /// An open FAT volume on a [`BlockDev`]. Paths use `/` or `\` separators
 /// and are relative to the root; `.` and `..` components are refused.
 pub struct Esp<D: BlockDev> {
-    fs: fatfs::FileSystem<DevIo<D>>,
+    fs: fatfs::FileSystem<DevIo<Arc<D>>>,
+    dev: Arc<D>,
+    hook: Arc<Hook>,
 }
 
 impl<D: BlockDev> std::fmt::Debug for Esp<D> {
@@ -349,8 +399,11 @@ impl<D: BlockDev> Esp<D> {
         let fo = fatfs::FsOptions::new()
             .update_accessed_date(false)
             .time_provider(clock);
-        let fs = fatfs::FileSystem::new(DevIo::new(dev), fo).map_err(fat_err("mounting"))?;
-        Ok(Esp { fs })
+        let dev = Arc::new(dev);
+        let hook = Arc::new(Hook::default());
+        let fs = fatfs::FileSystem::new(DevIo::with_hook(dev.clone(), hook.clone()), fo)
+            .map_err(fat_err("mounting"))?;
+        Ok(Esp { fs, dev, hook })
     }
 
     /// FAT type of the volume.
@@ -374,7 +427,7 @@ impl<D: BlockDev> Esp<D> {
         self.fs.volume_label().trim_end().to_string()
     }
 
-    fn dir(&self, parts: &[&str], path: &str) -> Result<fatfs::Dir<'_, DevIo<D>>> {
+    fn dir(&self, parts: &[&str], path: &str) -> Result<fatfs::Dir<'_, DevIo<Arc<D>>>> {
         let root = self.fs.root_dir();
         if parts.is_empty() {
             return Ok(root);
@@ -385,9 +438,60 @@ impl<D: BlockDev> Esp<D> {
     /// Create `path` and every missing parent directory.
     pub fn create_dir_all(&self, path: &str) -> Result<()> {
         let mut dir = self.fs.root_dir();
-        for c in components(path)? {
-            dir = dir.create_dir(c).map_err(fat_err(path))?;
+        for (i, c) in components(path)?.into_iter().enumerate() {
+            self.hook
+                .dots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            self.hook.recording.store(true, Ordering::Release);
+            let r = dir.create_dir(c);
+            self.hook.recording.store(false, Ordering::Release);
+            dir = r.map_err(fat_err(path))?;
+            let dots =
+                std::mem::take(&mut *self.hook.dots.lock().unwrap_or_else(|e| e.into_inner()));
+            if let [dot, dotdot] = dots[..] {
+                self.fix_dot_entries(dot, dotdot, i == 0, path)?;
+            }
         }
+        Ok(())
+    }
+
+    /// `fatfs` 0.3 writes a long-name entry before the `.` and `..`
+    /// entries of a new directory, so they are not the first two slots as
+    /// the FAT specification requires (fsck.fat moves and renames them,
+    /// Windows' chkdsk complains). Rewrite the fresh directory's first
+    /// four slots as `.`, `..`, end, end. `..` of a directory in the root
+    /// points at cluster 0 (FAT spec, "FAT Directory Structure"). Only the
+    /// exact pattern `fatfs` writes is touched.
+    fn fix_dot_entries(&self, dot: u64, dotdot: u64, in_root: bool, path: &str) -> Result<()> {
+        if dot < 32 || dotdot != dot + 64 {
+            return Ok(());
+        }
+        let base = dot - 32;
+        let mut slots = [0u8; 128];
+        self.dev
+            .read_at(base, &mut slots)
+            .map_err(crate::error::io_at("FAT directory", base))?;
+        let lfn = |o: usize| slots[o + 11] == 0x0F;
+        let dir_sfn =
+            |o: usize, name: &[u8; 11]| &slots[o..o + 11] == name && slots[o + 11] & 0x10 != 0;
+        if !(lfn(0) && dir_sfn(32, DOT_NAME) && lfn(64) && dir_sfn(96, DOTDOT_NAME)) {
+            return Ok(());
+        }
+        let mut fixed = [0u8; 128];
+        fixed[..32].copy_from_slice(&slots[32..64]);
+        fixed[32..64].copy_from_slice(&slots[96..128]);
+        if in_root {
+            // DIR_FstClusHI (20..22) and DIR_FstClusLO (26..28).
+            fixed[32 + 20..32 + 22].fill(0);
+            fixed[32 + 26..32 + 28].fill(0);
+        }
+        self.dev.write_at(base, &fixed).map_err(|e| Error::Fat {
+            path: path.to_string(),
+            source: e,
+        })?;
+        self.hook.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
