@@ -187,3 +187,52 @@ fn real_fat_images_read_like_mtools() {
         assert!(files > 0, "{kind}: no files found");
     }
 }
+
+/// Random damage to the first 64 KiB of real FAT images (boot sector,
+/// FATs, root directory): opening, listing and reading never panic.
+#[test]
+fn damaged_real_images_never_panic() {
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (kind, rounds) in [("fat12", 500), ("fat16", 500), ("fat32", 60)] {
+        let Some(gz) = fixture(&format!("other/dissect-fat_{kind}.bin.gz")) else {
+            return;
+        };
+        let out = run(Command::new("gzip").args(["-dc", s(&gz)]));
+        assert!(out.status.success());
+        let image = out.stdout;
+        for _ in 0..rounds {
+            let mut m = image.clone();
+            for _ in 0..(next() % 6 + 1) {
+                let at = (next() as usize) % (64 * 1024).min(m.len());
+                m[at] = next() as u8;
+            }
+            let dev = MemDev::from_vec(m);
+            let opened = disk::Esp::open(&dev);
+            if let Ok(esp) = opened {
+                let mut stack = vec![String::new()];
+                let mut dirs = 0;
+                while let Some(d) = stack.pop() {
+                    dirs += 1;
+                    if dirs > 100 {
+                        break;
+                    }
+                    let Ok(list) = esp.list(&d) else { continue };
+                    for (name, is_dir, _) in list.into_iter().take(50) {
+                        let p = format!("{d}/{name}");
+                        if is_dir {
+                            stack.push(p);
+                        } else {
+                            let _ = esp.read_file(&p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

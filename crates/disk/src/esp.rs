@@ -543,6 +543,17 @@ impl<D: BlockDev> Esp<D> {
         let mut out = Vec::new();
         for e in d.iter() {
             let e = e.map_err(fat_err(dir))?;
+            // FAT directories hold at most 65,536 entries (FAT spec,
+            // "FAT Directory Structure"); more means a cyclic chain.
+            if out.len() >= 65_536 {
+                return Err(Error::Fat {
+                    path: dir.to_string(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "more than 65,536 directory entries (cyclic cluster chain?)",
+                    ),
+                });
+            }
             let name = e.file_name();
             if name == "." || name == ".." {
                 continue;
