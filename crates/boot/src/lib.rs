@@ -18,6 +18,7 @@
 //! built from nothing with the same objects.
 
 pub mod bootcode;
+pub mod esp;
 pub mod guid;
 pub mod source;
 pub mod store;
@@ -99,6 +100,8 @@ pub enum Error {
     /// The disk's partitions do not fit the request.
     #[error("{0}")]
     Layout(String),
+    #[error("partition table: {0}")]
+    Disk(#[from] disk::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -146,6 +149,82 @@ pub mod paths {
     pub const FONTS: &str = "\\Windows\\Boot\\Fonts";
     pub const RESOURCES: &str = "\\Windows\\Boot\\Resources";
     pub const TEMPLATE: &str = "\\Windows\\System32\\config\\BCD-Template";
+}
+
+/// The layout of a partitioned disk (`disk::read_table`) with
+/// `logical_sector_size`-byte sectors; `None` tries 512, then 4096.
+pub fn read_layout(disk: &dyn BlockDev, logical_sector_size: Option<u32>) -> Result<DiskLayout> {
+    let plan = match logical_sector_size {
+        Some(ss) => disk::read_table(disk, ss)?,
+        None => match disk::read_table(disk, 512) {
+            Ok(p) => p,
+            Err(e512) => disk::read_table(disk, 4096).map_err(|_| e512)?,
+        },
+    };
+    layout_from_plan(&plan)
+}
+
+/// The Windows partition and ESP of a partition plan.
+pub fn layout_from_plan(plan: &disk::Plan) -> Result<DiskLayout> {
+    let gpt = plan.disk_guid.is_some();
+    let part = |p: &disk::Partition| -> Result<PartitionRef> {
+        let device = match (plan.disk_guid, plan.mbr_signature) {
+            (Some(disk), _) => DeviceRef::Gpt {
+                partition: p.unique_guid.ok_or_else(|| {
+                    Error::Layout(format!("GPT partition {} has no unique GUID", p.number))
+                })?,
+                disk,
+            },
+            (None, Some(signature)) => DeviceRef::Mbr {
+                offset: p.start,
+                signature,
+            },
+            (None, None) => {
+                return Err(Error::Layout(
+                    "the disk has neither a GPT disk GUID nor an MBR disk signature".into(),
+                ))
+            }
+        };
+        Ok(PartitionRef {
+            start: p.start,
+            len: p.len,
+            device,
+            active: p.active,
+        })
+    };
+    let windows = plan
+        .partitions
+        .iter()
+        .find(|p| p.role == disk::Role::Windows)
+        .ok_or_else(|| Error::Layout("the disk has no Windows (NTFS) partition".into()))?;
+    let esp = plan.partitions.iter().find(|p| p.role == disk::Role::Esp);
+    Ok(DiskLayout {
+        windows: part(windows)?,
+        esp: esp.map(part).transpose()?,
+        gpt,
+    })
+}
+
+/// Install boot files and the BCD store on a whole disk (raw or VHDX
+/// block device): read its partition table, read the boot files from the
+/// NTFS Windows partition, write them to the ESP (UEFI) or the active NTFS
+/// partition (BIOS).
+pub fn install(disk: &dyn BlockDev, opts: &BootOptions) -> Result<BootReport> {
+    install_on(disk, None, opts)
+}
+
+/// [`install`] with a known logical sector size (a VHDX's), or `None` to
+/// probe 512 then 4096.
+pub fn install_on(
+    disk: &dyn BlockDev,
+    logical_sector_size: Option<u32>,
+    opts: &BootOptions,
+) -> Result<BootReport> {
+    let layout = read_layout(disk, logical_sector_size)?;
+    let time = opts.seed.map(|_| store::FIXED_FILETIME);
+    install_with(disk, &layout, opts, &mut |w| {
+        Ok(Box::new(esp::EspFs::open(w, time)?) as Box<dyn BootFs>)
+    })
 }
 
 /// Opens the ESP (a window onto the disk) for writing.

@@ -465,7 +465,7 @@ pub fn build(
     })
 }
 
-/// One line per object of a store: `{alias or guid} type description`.
+/// One line per object of a store: `{alias or guid} (type) "description"`.
 pub fn describe(hive_bytes: &[u8]) -> Result<Vec<String>> {
     let h = Hive::from_bytes(hive_bytes).map_err(Error::Hive)?;
     Ok(bcd::decode(&h)
@@ -484,8 +484,8 @@ pub fn describe(hive_bytes: &[u8]) -> Result<Vec<String>> {
                     _ => None,
                 });
             match (o.type_description.as_deref(), desc) {
-                (Some(t), Some(d)) => format!("{name} {t}: {d}"),
-                (Some(t), None) => format!("{name} {t}"),
+                (Some(t), Some(d)) => format!("{name} ({t}) \"{d}\""),
+                (Some(t), None) => format!("{name} ({t})"),
                 (None, _) => name,
             }
         })
