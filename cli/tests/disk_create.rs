@@ -229,6 +229,13 @@ fn check_uefi(img: &Path, rep: &Value, dir: &Path) {
 
 fn check_bios(img: &Path, rep: &Value, dir: &Path) {
     let raw = raw_of(img, dir);
+    if raw != img {
+        // 7-Zip opens VHDX -> MBR -> the single NTFS partition.
+        let z = ok(Command::new("7zz").args(["l", s(img)]));
+        for t in ["Type = VHDX", "Type = MBR", "Type = NTFS"] {
+            assert!(z.contains(t), "7zz l: no {t}: {z}");
+        }
+    }
     let dump = ok(Command::new("sfdisk").args(["--dump", s(&raw)]));
     let sig = rep["mbr_signature"].as_str().unwrap();
     assert!(dump.contains("label: dos"), "{dump}");
