@@ -372,6 +372,17 @@ fn uefi_install_on_a_created_disk() {
         let esp2 = dir.path().join("esp2.img");
         cut(&raw2, esp_first, esp_last - esp_first + 1, &esp2);
         fsck_clean(&esp2);
+        let again = dir.path().join("BCD2");
+        ok(Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(&esp2)
+            .arg("::/EFI/Microsoft/Boot/BCD")
+            .arg(&again));
+        assert!(
+            std::fs::read(&again).unwrap() == std::fs::read(&bcd).unwrap(),
+            "same seed, same BCD bytes"
+        );
     }
 }
 

@@ -443,3 +443,18 @@ fn boot_code_present_makes_bios_bootable() {
     assert!(rep.bootable, "{:?}", rep.warnings);
     assert!(!rep.warnings.iter().any(|w| w.contains("not bootable")));
 }
+
+#[test]
+fn same_seed_same_store_on_two_disks() {
+    let tree = windows_tree(true);
+    let (layout, ..) = gpt_layout();
+    let run = || {
+        let dev = disk(0, &tree);
+        let fs = MemFs::default();
+        uefi(&dev, &layout, &fs).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let g = fs.0.lock().unwrap();
+        g.0["EFI/Microsoft/Boot/BCD"].clone()
+    };
+    assert_eq!(run(), run());
+}
