@@ -26,6 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a Windows disk from a spec: partition, format, apply the WIM,
+    /// stage packages, inject files, create services, write boot files.
+    Build(cmd::build::BuildArgs),
     /// Inspect, verify and extract WIM archives.
     #[command(subcommand)]
     Wim(cmd::wim::WimCommand),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = cmd::Context { quiet: cli.quiet };
     let result = match cli.command {
+        Command::Build(a) => cmd::build::run(a, &ctx),
         Command::Wim(c) => cmd::wim::run(c, &ctx),
         Command::Vhdx(c) => cmd::vhdx::run(c, &ctx),
         Command::Ntfs(c) => cmd::ntfs::run(c, &ctx),

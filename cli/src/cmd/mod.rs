@@ -2,6 +2,7 @@
 
 pub mod bcd;
 pub mod boot;
+pub mod build;
 pub mod cab;
 pub mod disk;
 pub mod hive;

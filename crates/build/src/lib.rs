@@ -1,0 +1,22 @@
+//! `wimforge build`: one spec in, one bootable-shaped Windows disk out.
+//!
+//! | module | does |
+//! |---|---|
+//! | [`spec`] | parse and validate `spec.toml` (errors name the key); the `nano-container-host` profile |
+//! | [`packages`] | package CABs: update.mum, applicability, staging and first-boot install steps |
+//! | [`unattend`] | answer files: validate, move offlineServicing settings, fill spec fields |
+//! | [`service`] | services created offline in the SYSTEM hive (Docker via NSSM or native) |
+//! | [`setupcomplete`] | `SetupComplete.cmd` (ASCII, CRLF, each command logged) |
+//! | [`pipeline`] | the stages: prepare → disk → apply (+ injection) → boot → finish |
+
+pub mod error;
+pub mod packages;
+pub mod pipeline;
+pub mod service;
+pub mod setupcomplete;
+pub mod spec;
+pub mod unattend;
+
+pub use error::{Error, Result};
+pub use pipeline::{build, BuildOptions, Progress, Report, Silent};
+pub use spec::Spec;

@@ -1,0 +1,131 @@
+//! Package CABs: read each one's `update.mum`, check it fits the image,
+//! and stage it in the image with a first-boot `dism /online /add-package`
+//! step (base packages in the order given, language packs after every
+//! base package).
+
+use crate::error::{Error, Result};
+use crate::setupcomplete::{dism_add_package, Step};
+use crate::spec::{PackageMode, PackagesSpec};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The image's version, from its WIM XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ImageVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub build: u32,
+    pub spbuild: u32,
+}
+
+/// One package as it will be installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub source: PathBuf,
+    /// Image path of the staged CAB.
+    pub staged_as: String,
+    pub size: u64,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub language: String,
+    pub public_key_token: String,
+    pub release_type: String,
+    pub is_language_pack: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Read and check every package; fail on the first unreadable one, and on
+/// applicability warnings when `strict`.
+pub fn plan(
+    spec: &PackagesSpec,
+    image: Option<ImageVersion>,
+    image_arch: &str,
+) -> Result<Vec<Planned>> {
+    if spec.mode == PackageMode::Expand {
+        return Err(Error::Spec {
+            key: "packages.mode".into(),
+            message: "\"expand\" (offline payload expansion) is not implemented yet; use \"stage\""
+                .into(),
+        });
+    }
+    let mut out: Vec<Planned> = Vec::new();
+    let all = spec
+        .cabs
+        .iter()
+        .map(|p| (p, false))
+        .chain(spec.language.iter().map(|p| (p, true)));
+    for (path, listed_as_language) in all {
+        let cabinet = cab::Cabinet::open(path)
+            .map_err(|e| Error::stage("packages", format!("{}: {e}", path.display())))?;
+        let info = cab::PackageInfo::from_cab(&cabinet)
+            .map_err(|e| Error::stage("packages", format!("{}: {e}", path.display())))?;
+        let id = &info.identity;
+        let language = id.language.clone().unwrap_or_else(|| "neutral".into());
+        let is_language_pack = listed_as_language
+            || !(language.is_empty() || language.eq_ignore_ascii_case("neutral"));
+        let mut warnings = Vec::new();
+        if let Some(v) = image {
+            for w in cab::applicability(&info, (v.major, v.minor, v.build, v.spbuild), image_arch) {
+                warnings.push(w.to_string());
+            }
+        }
+        if spec.strict && !warnings.is_empty() {
+            return Err(Error::stage(
+                "packages",
+                format!(
+                    "{} does not fit the image (--strict): {}",
+                    path.display(),
+                    warnings.join("; ")
+                ),
+            ));
+        }
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "package.cab".into());
+        let mut staged_as = if is_language_pack {
+            format!("{}\\{}\\{}", spec.stage_dir, language, file)
+        } else {
+            format!("{}\\{}", spec.stage_dir, file)
+        };
+        let mut n = 1;
+        while out
+            .iter()
+            .any(|p| p.staged_as.eq_ignore_ascii_case(&staged_as))
+        {
+            n += 1;
+            let stem = file.trim_end_matches(".cab").trim_end_matches(".CAB");
+            staged_as = format!("{}\\{stem}-{n}.cab", spec.stage_dir);
+        }
+        out.push(Planned {
+            source: path.clone(),
+            staged_as,
+            size: std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len(),
+            name: id.name.clone(),
+            version: id.version.clone().unwrap_or_default(),
+            architecture: id.processor_architecture.clone().unwrap_or_default(),
+            language,
+            public_key_token: id.public_key_token.clone().unwrap_or_default(),
+            release_type: info.release_type.clone().unwrap_or_default(),
+            is_language_pack,
+            warnings,
+        });
+    }
+    // Language packs after every base package; stable otherwise.
+    out.sort_by_key(|p| p.is_language_pack);
+    Ok(out)
+}
+
+/// First-boot steps installing the staged packages in order.
+pub fn steps(planned: &[Planned]) -> Vec<Step> {
+    planned
+        .iter()
+        .map(|p| Step {
+            comment: format!("package {} {} ({})", p.name, p.version, p.language),
+            command: dism_add_package(&p.staged_as),
+        })
+        .collect()
+}

@@ -1,0 +1,701 @@
+//! The build, stage by stage:
+//!
+//! 1. **prepare** — open the WIM, pick the image, read its version; plan
+//!    the packages (update.mum, applicability), rewrite the unattend file,
+//!    edit the SYSTEM hive taken from the image (service), compose
+//!    SetupComplete.cmd. Everything that goes into the image becomes an
+//!    overlay entry; nothing is written yet.
+//! 2. **disk** — the container (VHDX or raw) under a temporary name, the
+//!    partition table, the FAT32 ESP.
+//! 3. **apply** — format NTFS on the Windows partition and apply the image
+//!    with the overlay laid over it, in one pass: WIM chunks decompress on
+//!    every core and stream into their planned clusters; injected files
+//!    and staged packages follow.
+//! 4. **boot** — boot files onto the ESP (or the active partition) and
+//!    the BCD store.
+//! 5. **finish** — close the container, sync, rename to the output path.
+//!
+//! Any error drops the temporary file, so nothing appears at the output
+//! path unless the whole build succeeded.
+
+use crate::error::{Error, Result};
+use crate::packages::{self, ImageVersion, Planned};
+use crate::service;
+use crate::setupcomplete::{self, Step};
+use crate::spec::{DiskFormat, DiskType, ImageSelector, Layout, Spec};
+use crate::unattend;
+use blockdev::{AtomicFile, BlockDev, FileDev, Window};
+use ntfs_inject::wim_apply::{apply_image_report, Overlay, OverlayFile, OverlaySource};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use wim::read::image::Image;
+use wim::read::Wim;
+
+/// Receives progress: one stage at a time, each with a total in its own
+/// unit (bytes for apply, steps otherwise).
+pub trait Progress: Sync {
+    fn begin(&self, stage: &str, total: u64);
+    fn advance(&self, n: u64);
+    fn end(&self, stage: &str);
+}
+
+/// Progress that goes nowhere.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self, _: &str) {}
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    /// Decompression threads (0: all cores).
+    pub threads: usize,
+}
+
+/// FILETIME used for every timestamp of a seeded build (file systems,
+/// created files, registry keys): 2000-01-01 00:00:00 UTC, the same as
+/// `disk create --seed`.
+pub const SEEDED_TIME: u64 = disk::create::SEEDED_TIME;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub stage: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionReport {
+    pub number: u32,
+    pub role: String,
+    pub start: u64,
+    pub size: u64,
+    pub type_guid: Option<String>,
+    pub unique_guid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskReport {
+    pub format: String,
+    pub layout: String,
+    pub virtual_size: u64,
+    pub file_size: u64,
+    pub disk_guid: Option<String>,
+    pub mbr_signature: Option<String>,
+    pub partitions: Vec<PartitionReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    pub wim: PathBuf,
+    pub index: u32,
+    pub name: Option<String>,
+    pub version: Option<ImageVersion>,
+    pub architecture: String,
+    pub directories: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub not_written: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InjectedFile {
+    pub path: String,
+    pub bytes: u64,
+    pub replaced: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryValue {
+    pub key: String,
+    pub name: String,
+    pub data_type: String,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BootReportOut {
+    pub firmware: String,
+    pub bootable: bool,
+    pub files: Vec<(String, u64)>,
+    pub bcd_objects: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// What a build did (`--json-report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub spec: PathBuf,
+    pub output: PathBuf,
+    pub profile: Option<String>,
+    pub seed: Option<u64>,
+    pub disk: DiskReport,
+    pub image: ImageReport,
+    pub packages: Vec<Planned>,
+    pub unattend_changes: Vec<String>,
+    pub unattend_not_processed: Vec<String>,
+    pub files: Vec<InjectedFile>,
+    pub registry: Vec<RegistryValue>,
+    pub setup_complete: Vec<String>,
+    pub boot: BootReportOut,
+    pub stages: Vec<StageTime>,
+    pub seconds: f64,
+    pub warnings: Vec<String>,
+}
+
+/// Find a file in the image, comparing names without case as Windows
+/// does.
+pub fn lookup_nocase(image: &Image, path: &str) -> Option<u32> {
+    let mut cur = 0u32;
+    for comp in path.split(['/', '\\']).filter(|c| !c.is_empty()) {
+        let up = comp.to_uppercase();
+        cur = *image.dentries[cur as usize]
+            .children
+            .iter()
+            .find(|&&c| image.dentries[c as usize].name.to_uppercase() == up)?;
+    }
+    Some(cur)
+}
+
+/// Contents of the unnamed stream of `path` in the image, if it is there.
+pub fn read_image_file(wim: &Wim, image: &Image, path: &str) -> Result<Option<Vec<u8>>> {
+    let Some(d) = lookup_nocase(image, path) else {
+        return Ok(None);
+    };
+    let inode = image.inode_of(d);
+    if inode.is_directory() {
+        return Ok(None);
+    }
+    match inode.data_stream() {
+        Some(s) if !s.is_empty() => {
+            let loc = wim.blob(&s.hash).ok_or_else(|| {
+                Error::stage(
+                    "prepare",
+                    format!("the data of {path} is not in {}", wim.path().display()),
+                )
+            })?;
+            Ok(Some(wim.read_blob(loc)?))
+        }
+        _ => Ok(Some(Vec::new())),
+    }
+}
+
+fn arch_name(code: Option<&str>) -> &'static str {
+    match code {
+        Some("0") => "x86",
+        Some("5") => "arm",
+        Some("12") => "arm64",
+        _ => "amd64",
+    }
+}
+
+fn now_filetime() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    116_444_736_000_000_000 + d.as_secs() * 10_000_000 + d.subsec_nanos() as u64 / 100
+}
+
+/// Remove temporary files of earlier builds of `output` whose process is
+/// gone (a build killed by a signal cannot clean up after itself).
+pub fn remove_stale_temps(output: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return removed;
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return removed;
+    };
+    for e in rd.flatten() {
+        let fname = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = fname.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
+struct Timer<'a> {
+    stages: Vec<StageTime>,
+    t: Instant,
+    progress: &'a dyn Progress,
+}
+
+impl Timer<'_> {
+    fn begin(&mut self, stage: &str, total: u64) {
+        self.t = Instant::now();
+        self.progress.begin(stage, total);
+    }
+    fn end(&mut self, stage: &str) {
+        self.progress.end(stage);
+        self.stages.push(StageTime {
+            stage: stage.into(),
+            seconds: self.t.elapsed().as_secs_f64(),
+        });
+    }
+}
+
+/// Run the build described by `spec`.
+pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Result<Report> {
+    let start = Instant::now();
+    let mut timer = Timer {
+        stages: Vec::new(),
+        t: Instant::now(),
+        progress,
+    };
+    let mut warnings = spec.warnings.clone();
+    for p in remove_stale_temps(&opts.output) {
+        warnings.push(format!(
+            "removed {} left by an interrupted build",
+            p.display()
+        ));
+    }
+    let time = if spec.seed.is_some() {
+        SEEDED_TIME
+    } else {
+        now_filetime()
+    };
+
+    // 1. prepare
+    timer.begin("prepare", 6);
+    let wim = Wim::open(&spec.image.wim, &spec.image.refs)?;
+    let index = match &spec.image.select {
+        ImageSelector::Index(i) => wim.resolve_image(&i.to_string())?,
+        ImageSelector::Name(n) => (1..=wim.image_count())
+            .find(|&i| wim.xml.image(i).and_then(|e| e.text_at("NAME")) == Some(n.as_str()))
+            .ok_or_else(|| Error::Spec {
+                key: "image.name".into(),
+                message: format!("{} has no image named {n:?}", spec.image.wim.display()),
+            })?,
+    };
+    let image = wim.image(index)?;
+    let xml = wim.xml.image(index);
+    let num = |p: &str| {
+        xml.and_then(|e| e.text_at(p))
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    let version = match (
+        num("WINDOWS/VERSION/MAJOR"),
+        num("WINDOWS/VERSION/MINOR"),
+        num("WINDOWS/VERSION/BUILD"),
+    ) {
+        (Some(major), Some(minor), Some(build)) => Some(ImageVersion {
+            major,
+            minor,
+            build,
+            spbuild: num("WINDOWS/VERSION/SPBUILD").unwrap_or(0),
+        }),
+        _ => {
+            warnings.push(format!(
+                "image {index} has no Windows version in its XML: package applicability is not checked"
+            ));
+            None
+        }
+    };
+    let arch = arch_name(xml.and_then(|e| e.text_at("WINDOWS/ARCH")));
+    let image_name = xml.and_then(|e| e.text_at("NAME")).map(str::to_string);
+    progress.advance(1);
+
+    let mut overlay = Overlay {
+        files: Vec::new(),
+        time,
+    };
+    let mut steps: Vec<Step> = Vec::new();
+
+    // Packages.
+    let planned = packages::plan(&spec.packages, version, arch)?;
+    for p in &planned {
+        for w in &p.warnings {
+            warnings.push(format!("package {}: {w}", p.source.display()));
+        }
+        overlay.files.push(OverlayFile {
+            path: p.staged_as.clone(),
+            source: OverlaySource::File(p.source.clone()),
+        });
+    }
+    progress.advance(1);
+
+    // Files and the Docker binaries.
+    for f in &spec.files {
+        overlay.files.push(OverlayFile {
+            path: f.dest.clone(),
+            source: OverlaySource::File(f.source.clone()),
+        });
+    }
+    if let Some(d) = &spec.docker {
+        overlay.files.push(OverlayFile {
+            path: format!("{}\\{}", service::SYSTEM32, service::binary_name(d)),
+            source: OverlaySource::File(d.binary.clone()),
+        });
+        if let Some(n) = &d.nssm {
+            overlay.files.push(OverlayFile {
+                path: format!("{}\\nssm.exe", service::SYSTEM32),
+                source: OverlaySource::File(n.clone()),
+            });
+        }
+    }
+
+    // Unattend.
+    let mut unattend_changes = Vec::new();
+    let mut unattend_not_processed = Vec::new();
+    if let Some(u) = &spec.unattend {
+        let src = match &u.file {
+            Some(f) => Some((std::fs::read(f).map_err(|e| Error::io(f, e))?, f.clone())),
+            None => None,
+        };
+        let fields = unattend::Fields {
+            computer_name: u.computer_name.clone(),
+            administrator_password: u.administrator_password.clone(),
+            time_zone: u.time_zone.clone(),
+            registered_owner: u.registered_owner.clone(),
+            registered_organization: u.registered_organization.clone(),
+        };
+        let prepared = unattend::prepare(
+            src.as_ref().map(|(b, p)| (b.as_slice(), p.as_path())),
+            &fields,
+            arch,
+        )?;
+        unattend_changes = prepared.changes;
+        unattend_not_processed = prepared.not_processed;
+        for n in &unattend_not_processed {
+            warnings.push(format!("unattend: not processed: {n}"));
+        }
+        overlay.files.push(OverlayFile {
+            path: "Windows\\Panther\\Unattend.xml".into(),
+            source: OverlaySource::Bytes(prepared.xml.into_bytes()),
+        });
+    }
+    progress.advance(1);
+
+    // Registry: the service goes into the image's own SYSTEM hive.
+    let mut registry = Vec::new();
+    if let Some(d) = &spec.docker {
+        const SYSTEM: &str = "Windows\\System32\\config\\SYSTEM";
+        let bytes = read_image_file(&wim, &image, SYSTEM)?.ok_or_else(|| {
+            Error::stage(
+                "registry",
+                format!("image {index} has no {SYSTEM}: cannot create the Docker service"),
+            )
+        })?;
+        let mut h = hive::Hive::from_bytes(&bytes)
+            .map_err(|e| Error::stage("registry", format!("{SYSTEM} in the image: {e}")))?;
+        let since = hive::model::now_filetime();
+        let written = service::add_docker_service(&mut h, d, version.map_or(0, |v| v.build))?;
+        if spec.seed.is_some() {
+            h.restamp(since, time);
+        }
+        for w in written {
+            registry.push(RegistryValue {
+                key: w.key,
+                name: w.name,
+                data_type: hive::value::type_name(w.data_type),
+                data: hive::value::display(w.data_type, &w.data),
+            });
+        }
+        let img = if spec.seed.is_some() {
+            h.to_bytes_at(time)
+        } else {
+            h.to_bytes()
+        };
+        overlay.files.push(OverlayFile {
+            path: SYSTEM.into(),
+            source: OverlaySource::Bytes(img),
+        });
+        if d.mode == crate::spec::DockerMode::Nssm {
+            steps.push(Step {
+                comment: "NSSM writes the Docker log here; the folder must exist".into(),
+                command: "if not exist \"%ProgramData%\\docker\" mkdir \"%ProgramData%\\docker\""
+                    .into(),
+            });
+        }
+    }
+    progress.advance(1);
+
+    // SetupComplete.cmd.
+    steps.extend(packages::steps(&planned));
+    for c in &spec.first_boot {
+        steps.push(Step {
+            comment: "first-boot command from the spec".into(),
+            command: c.clone(),
+        });
+    }
+    if !steps.is_empty() {
+        if let Some(old) = read_image_file(&wim, &image, setupcomplete::PATH)? {
+            const KEPT: &str = "Windows\\Setup\\Scripts\\SetupComplete.image.cmd";
+            overlay.files.push(OverlayFile {
+                path: KEPT.into(),
+                source: OverlaySource::Bytes(old),
+            });
+            steps.push(Step {
+                comment: "the image's own SetupComplete.cmd, kept under another name".into(),
+                command: "call %SystemRoot%\\Setup\\Scripts\\SetupComplete.image.cmd".into(),
+            });
+            warnings.push(format!(
+                "the image has its own SetupComplete.cmd: kept as {KEPT} and called last"
+            ));
+        }
+        overlay.files.push(OverlayFile {
+            path: setupcomplete::PATH.into(),
+            source: OverlaySource::Bytes(setupcomplete::render(&steps)),
+        });
+    }
+    let setup_complete: Vec<String> = steps.iter().map(|s| s.command.clone()).collect();
+    progress.advance(2);
+    timer.end("prepare");
+
+    // 2. disk
+    timer.begin("disk", 3);
+    let layout = disk::plan(&disk::LayoutOptions {
+        disk_size: spec.disk.size,
+        layout: match spec.disk.layout {
+            Layout::Uefi => disk::Layout::Uefi,
+            Layout::Bios => disk::Layout::Bios,
+        },
+        logical_sector_size: spec.disk.logical_sector_size,
+        seed: spec.seed,
+        ..Default::default()
+    })
+    .map_err(|e| Error::stage("disk", e))?;
+    let ss = layout.logical_sector_size;
+    if ss != 512 {
+        return Err(Error::Spec {
+            key: "disk.logical_sector_size".into(),
+            message: "the NTFS writer formats 512-byte-sector volumes only; use 512".into(),
+        });
+    }
+    let ids = disk::IdSource::from_seed(spec.seed);
+    let tmp = AtomicFile::create(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
+    let file = tmp.file().map_err(|e| Error::io(tmp.temp_path(), e))?;
+    let fdev = FileDev::from_file(file, tmp.temp_path(), false)
+        .map_err(|e| Error::io(tmp.temp_path(), e))?;
+    let container = match spec.disk.format {
+        DiskFormat::Vhdx => {
+            let vopts = vhdx::CreateOptions {
+                size: layout.disk_size,
+                kind: match spec.disk.disk_type {
+                    DiskType::Dynamic => vhdx::CreateKind::Dynamic,
+                    DiskType::Fixed => vhdx::CreateKind::Fixed,
+                },
+                block_size: spec.disk.block_size,
+                logical_sector_size: ss,
+                physical_sector_size: spec.disk.physical_sector_size,
+                guids: match ids.vhdx_seed() {
+                    Some(s) => vhdx::GuidSource::Seeded(s),
+                    None => vhdx::GuidSource::Random,
+                },
+                ..Default::default()
+            };
+            Container::Vhdx(Box::new(vhdx::Vhdx::create_on(
+                Box::new(fdev),
+                &opts.output.display().to_string(),
+                &vopts,
+            )?))
+        }
+        DiskFormat::Raw => {
+            fdev.set_len(layout.disk_size)
+                .map_err(|e| Error::io(tmp.temp_path(), e))?;
+            Container::Raw(fdev)
+        }
+    };
+    let dev: &dyn BlockDev = container.dev();
+    disk::write_table(dev, &layout).map_err(|e| Error::stage("disk", e))?;
+    progress.advance(1);
+    if let Some(esp) = layout.find(disk::Role::Esp) {
+        let w = Window::new(dev, esp.start, esp.len).map_err(|e| Error::stage("disk", e))?;
+        disk::format_esp_with(
+            &w,
+            &disk::EspFormat {
+                label: "SYSTEM".into(),
+                volume_id: ids.u32("fat-volume-id"),
+                bytes_per_sector: ss as u16,
+                hidden_sectors: u32::try_from(esp.start_lba(ss)).unwrap_or(u32::MAX),
+            },
+        )
+        .map_err(|e| Error::stage("disk", e))?;
+    }
+    progress.advance(2);
+    timer.end("disk");
+
+    // 3. apply
+    let win = layout
+        .find(disk::Role::Windows)
+        .ok_or_else(|| Error::stage("disk", "the layout has no Windows partition"))?
+        .clone();
+    let hidden = u32::try_from(win.start_lba(ss))
+        .map_err(|_| Error::stage("disk", "the Windows partition starts beyond 2 TiB"))?;
+    let wdev = Window::new(dev, win.start, win.len).map_err(|e| Error::stage("apply", e))?;
+    let total = wim::apply::stream_targets(&wim, &image, |_, _| true)
+        .map(|t| t.total_bytes)
+        .unwrap_or(0);
+    timer.begin("apply", total);
+    let (astats, ostats) = apply_image_report(
+        &wdev,
+        &wim,
+        &image,
+        &overlay,
+        &ntfs_inject::FormatOptions {
+            cluster_size: spec.disk.cluster_size,
+            label: spec.disk.label.clone(),
+            hidden_sectors: hidden,
+            serial: Some(ids.u64("ntfs-serial")),
+            time: Some(time),
+        },
+        opts.threads,
+        &|n| progress.advance(n),
+    )?;
+    timer.end("apply");
+    for n in &astats.not_written {
+        warnings.push(format!("not applied: {n}"));
+    }
+    let files: Vec<InjectedFile> = overlay
+        .files
+        .iter()
+        .map(|f| InjectedFile {
+            path: f.path.clone(),
+            bytes: match &f.source {
+                OverlaySource::Bytes(b) => b.len() as u64,
+                OverlaySource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            },
+            replaced: ostats.replaced.contains(&f.path),
+        })
+        .collect();
+
+    // 4. boot
+    timer.begin("boot", 1);
+    let firmware = match spec.disk.layout {
+        Layout::Uefi => boot::Firmware::Uefi,
+        Layout::Bios => boot::Firmware::Bios,
+    };
+    let br = boot::install(
+        dev,
+        &boot::BootOptions {
+            firmware,
+            locale: spec.boot.locale.clone(),
+            description: spec.boot.description.clone(),
+            timeout: spec.boot.timeout,
+            seed: spec.seed,
+        },
+    )
+    .map_err(|e| Error::stage("boot", e))?;
+    for w in &br.warnings {
+        warnings.push(format!("boot: {w}"));
+    }
+    progress.advance(1);
+    timer.end("boot");
+
+    // 5. finish
+    timer.begin("finish", 1);
+    container.close()?;
+    tmp.commit().map_err(|e| Error::io(&opts.output, e))?;
+    let file_size = std::fs::metadata(&opts.output)
+        .map_err(|e| Error::io(&opts.output, e))?
+        .len();
+    progress.advance(1);
+    timer.end("finish");
+
+    Ok(Report {
+        spec: spec.path.clone(),
+        output: opts.output.clone(),
+        profile: spec.profile.clone(),
+        seed: spec.seed,
+        disk: DiskReport {
+            format: match spec.disk.format {
+                DiskFormat::Vhdx => "vhdx".into(),
+                DiskFormat::Raw => "raw".into(),
+            },
+            layout: match spec.disk.layout {
+                Layout::Uefi => "uefi".into(),
+                Layout::Bios => "bios".into(),
+            },
+            virtual_size: layout.disk_size,
+            file_size,
+            disk_guid: layout.disk_guid.map(|g| g.to_string()),
+            mbr_signature: layout.mbr_signature.map(|s| format!("{s:08x}")),
+            partitions: layout
+                .partitions
+                .iter()
+                .map(|p| PartitionReport {
+                    number: p.number,
+                    role: p.role.as_str().into(),
+                    start: p.start,
+                    size: p.len,
+                    type_guid: p.type_guid.map(|g| g.to_string()),
+                    unique_guid: p.unique_guid.map(|g| g.to_string()),
+                })
+                .collect(),
+        },
+        image: ImageReport {
+            wim: spec.image.wim.clone(),
+            index,
+            name: image_name,
+            version,
+            architecture: arch.into(),
+            directories: astats.directories,
+            files: astats.files,
+            bytes: astats.bytes,
+            not_written: astats.not_written,
+        },
+        packages: planned,
+        unattend_changes,
+        unattend_not_processed,
+        files,
+        registry,
+        setup_complete,
+        boot: BootReportOut {
+            firmware: match firmware {
+                boot::Firmware::Uefi => "uefi".into(),
+                boot::Firmware::Bios => "bios".into(),
+            },
+            bootable: br.bootable,
+            files: br.files,
+            bcd_objects: br.bcd_objects,
+            warnings: br.warnings,
+        },
+        stages: timer.stages,
+        seconds: start.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// The output container being written.
+enum Container {
+    Vhdx(Box<vhdx::Vhdx>),
+    Raw(FileDev),
+}
+
+impl Container {
+    fn dev(&self) -> &dyn BlockDev {
+        match self {
+            Container::Vhdx(v) => v.as_ref(),
+            Container::Raw(f) => f,
+        }
+    }
+
+    /// A VHDX writes its BAT and headers; a raw file syncs.
+    fn close(self) -> Result<()> {
+        match self {
+            Container::Vhdx(v) => v.close()?,
+            Container::Raw(f) => f
+                .flush()
+                .map_err(|e| Error::stage("finish", format!("flushing the disk: {e}")))?,
+        }
+        Ok(())
+    }
+}
