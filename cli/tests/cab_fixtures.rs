@@ -320,6 +320,16 @@ fn extract_single_file_and_errors() {
         .args(["--file", "nope.txt"]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no file named \"nope.txt\""));
+    // Nothing is extracted when one requested name is missing.
+    let d2 = tmp.path().join("none");
+    let out = run(wimforge().args(["cab", "extract"]).arg(&f).arg(&d2).args([
+        "--file",
+        "update.mum",
+        "--file",
+        "nope.txt",
+    ]));
+    assert!(!out.status.success());
+    assert!(!d2.exists());
     // Text listing: one line per file with the folder's method.
     let text = ok(wimforge().args(["cab", "list"]).arg(&f));
     assert_eq!(text.lines().count(), 71);

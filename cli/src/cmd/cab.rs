@@ -110,7 +110,7 @@ pub fn run(cmd: CabCommand, _ctx: &Context) -> CmdResult {
             let dest = dest.unwrap_or_else(|| PathBuf::from("."));
             let cabs = Cabinet::search(&file)?;
             let mut found = vec![false; only.len()];
-            let (mut files, mut bytes) = (0usize, 0u64);
+            let mut plan = Vec::new();
             for c in &cabs {
                 warn(c);
                 let idx: Vec<usize> = if only.is_empty() {
@@ -125,15 +125,19 @@ pub fn run(cmd: CabCommand, _ctx: &Context) -> CmdResult {
                     }
                     v
                 };
-                let s = c.extract_some(&dest, &idx)?;
-                files += s.files;
-                bytes += s.bytes;
+                plan.push((c, idx));
             }
             if let Some(k) = found.iter().position(|f| !f) {
                 return Err(Box::new(cab::Error::NoSuchFile {
                     file: file.display().to_string(),
                     name: only[k].clone(),
                 }));
+            }
+            let (mut files, mut bytes) = (0usize, 0u64);
+            for (c, idx) in plan {
+                let s = c.extract_some(&dest, &idx)?;
+                files += s.files;
+                bytes += s.bytes;
             }
             eprintln!(
                 "extracted {files} files ({bytes} bytes) to {}",
