@@ -34,6 +34,8 @@ pub enum Error {
     Hive(#[from] hive::Error),
     #[error(transparent)]
     Vhdx(#[from] vhdx::Error),
+    #[error(transparent)]
+    Disk(#[from] disk::Error),
 }
 
 impl Error {

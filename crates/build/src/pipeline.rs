@@ -24,7 +24,6 @@ use crate::service;
 use crate::setupcomplete::{self, Step};
 use crate::spec::{DiskFormat, DiskType, ImageSelector, Layout, Spec};
 use crate::unattend;
-use blockdev::{AtomicFile, BlockDev, FileDev, Window};
 use ntfs_inject::wim_apply::{apply_image_report, Overlay, OverlayFile, OverlaySource};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -460,109 +459,90 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
     progress.advance(2);
     timer.end("prepare");
 
-    // 2. disk
-    timer.begin("disk", 3);
-    let layout = disk::plan(&disk::LayoutOptions {
-        disk_size: spec.disk.size,
-        layout: match spec.disk.layout {
-            Layout::Uefi => disk::Layout::Uefi,
-            Layout::Bios => disk::Layout::Bios,
-        },
-        logical_sector_size: spec.disk.logical_sector_size,
-        seed: spec.seed,
-        ..Default::default()
-    })
-    .map_err(|e| Error::stage("disk", e))?;
-    let ss = layout.logical_sector_size;
-    if ss != 512 {
-        return Err(Error::Spec {
-            key: "disk.logical_sector_size".into(),
-            message: "the NTFS writer formats 512-byte-sector volumes only; use 512".into(),
-        });
-    }
-    let ids = disk::IdSource::from_seed(spec.seed);
-    let tmp = AtomicFile::create(&opts.output).map_err(|e| Error::io(&opts.output, e))?;
-    let file = tmp.file().map_err(|e| Error::io(tmp.temp_path(), e))?;
-    let fdev = FileDev::from_file(file, tmp.temp_path(), false)
-        .map_err(|e| Error::io(tmp.temp_path(), e))?;
-    let container = match spec.disk.format {
-        DiskFormat::Vhdx => {
-            let vopts = vhdx::CreateOptions {
-                size: layout.disk_size,
-                kind: match spec.disk.disk_type {
-                    DiskType::Dynamic => vhdx::CreateKind::Dynamic,
-                    DiskType::Fixed => vhdx::CreateKind::Fixed,
-                },
-                block_size: spec.disk.block_size,
-                logical_sector_size: ss,
-                physical_sector_size: spec.disk.physical_sector_size,
-                guids: match ids.vhdx_seed() {
-                    Some(s) => vhdx::GuidSource::Seeded(s),
-                    None => vhdx::GuidSource::Random,
-                },
-                ..Default::default()
-            };
-            Container::Vhdx(Box::new(vhdx::Vhdx::create_on(
-                Box::new(fdev),
-                &opts.output.display().to_string(),
-                &vopts,
-            )?))
-        }
-        DiskFormat::Raw => {
-            fdev.set_len(layout.disk_size)
-                .map_err(|e| Error::io(tmp.temp_path(), e))?;
-            Container::Raw(fdev)
-        }
-    };
-    let dev: &dyn BlockDev = container.dev();
-    disk::write_table(dev, &layout).map_err(|e| Error::stage("disk", e))?;
-    progress.advance(1);
-    if let Some(esp) = layout.find(disk::Role::Esp) {
-        let w = Window::new(dev, esp.start, esp.len).map_err(|e| Error::stage("disk", e))?;
-        disk::format_esp_with(
-            &w,
-            &disk::EspFormat {
-                label: "SYSTEM".into(),
-                volume_id: ids.u32("fat-volume-id"),
-                bytes_per_sector: ss as u16,
-                hidden_sectors: u32::try_from(esp.start_lba(ss)).unwrap_or(u32::MAX),
+    // 2. disk, 3. apply, 4. boot, 5. finish: the disk crate makes the
+    // container, table and ESP, and calls back for the Windows partition.
+    timer.begin("disk", 1);
+    let dopts = disk::DiskCreateOptions {
+        layout: disk::LayoutOptions {
+            disk_size: spec.disk.size,
+            layout: match spec.disk.layout {
+                Layout::Uefi => disk::Layout::Uefi,
+                Layout::Bios => disk::Layout::Bios,
             },
-        )
-        .map_err(|e| Error::stage("disk", e))?;
-    }
-    progress.advance(2);
-    timer.end("disk");
-
-    // 3. apply
-    let win = layout
-        .find(disk::Role::Windows)
-        .ok_or_else(|| Error::stage("disk", "the layout has no Windows partition"))?
-        .clone();
-    let hidden = u32::try_from(win.start_lba(ss))
-        .map_err(|_| Error::stage("disk", "the Windows partition starts beyond 2 TiB"))?;
-    let wdev = Window::new(dev, win.start, win.len).map_err(|e| Error::stage("apply", e))?;
+            logical_sector_size: spec.disk.logical_sector_size,
+            seed: spec.seed,
+            ..Default::default()
+        },
+        format: match spec.disk.format {
+            DiskFormat::Vhdx => disk::ImageFormat::Vhdx,
+            DiskFormat::Raw => disk::ImageFormat::Raw,
+        },
+        vhdx_type: match spec.disk.disk_type {
+            DiskType::Dynamic => disk::VhdxType::Dynamic,
+            DiskType::Fixed => disk::VhdxType::Fixed,
+        },
+        block_size: spec.disk.block_size,
+        physical_sector_size: spec.disk.physical_sector_size,
+        ntfs_label: spec.disk.label.clone(),
+        ntfs_cluster_size: spec.disk.cluster_size,
+        esp_label: "SYSTEM".into(),
+        time: Some(time),
+    };
+    let firmware = match spec.disk.layout {
+        Layout::Uefi => boot::Firmware::Uefi,
+        Layout::Bios => boot::Firmware::Bios,
+    };
     let total = wim::apply::stream_targets(&wim, &image, |_, _| true)
         .map(|t| t.total_bytes)
         .unwrap_or(0);
-    timer.begin("apply", total);
-    let (astats, ostats) = apply_image_report(
-        &wdev,
-        &wim,
-        &image,
-        &overlay,
-        &ntfs_inject::FormatOptions {
-            cluster_size: spec.disk.cluster_size,
-            label: spec.disk.label.clone(),
-            hidden_sectors: hidden,
-            serial: Some(ids.u64("ntfs-serial")),
-            time: Some(time),
-        },
-        opts.threads,
-        &|n| progress.advance(n),
-    )?;
-    timer.end("apply");
+    let mut applied = None;
+    let mut booted = None;
+    let created = disk::create_disk_with(&opts.output, &dopts, |t: &disk::WindowsTarget| {
+        progress.advance(1);
+        timer.end("disk");
+        timer.begin("apply", total);
+        let window = t.window()?;
+        applied = Some(apply_image_report(
+            &window,
+            &wim,
+            &image,
+            &overlay,
+            &t.ntfs,
+            opts.threads,
+            &|n| progress.advance(n),
+        )?);
+        timer.end("apply");
+        timer.begin("boot", 1);
+        let br = boot::install_on(
+            t.disk,
+            Some(t.plan.logical_sector_size),
+            &boot::BootOptions {
+                firmware,
+                locale: spec.boot.locale.clone(),
+                description: spec.boot.description.clone(),
+                timeout: spec.boot.timeout,
+                seed: spec.seed,
+            },
+        )
+        .map_err(|e| Error::stage("boot", e))?;
+        booted = Some(br);
+        progress.advance(1);
+        timer.end("boot");
+        timer.begin("finish", 1);
+        Ok::<(), Error>(())
+    })?;
+    progress.advance(1);
+    timer.end("finish");
+    let (astats, ostats) = applied.expect("the callback ran");
+    let br = booted.expect("the callback ran");
     for n in &astats.not_written {
         warnings.push(format!("not applied: {n}"));
+    }
+    for w in &br.warnings {
+        warnings.push(format!("boot: {w}"));
+    }
+    for n in &created.notes {
+        warnings.push(format!("disk: {n}"));
     }
     let files: Vec<InjectedFile> = overlay
         .files
@@ -576,39 +556,8 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
             replaced: ostats.replaced.contains(&f.path),
         })
         .collect();
-
-    // 4. boot
-    timer.begin("boot", 1);
-    let firmware = match spec.disk.layout {
-        Layout::Uefi => boot::Firmware::Uefi,
-        Layout::Bios => boot::Firmware::Bios,
-    };
-    let br = boot::install(
-        dev,
-        &boot::BootOptions {
-            firmware,
-            locale: spec.boot.locale.clone(),
-            description: spec.boot.description.clone(),
-            timeout: spec.boot.timeout,
-            seed: spec.seed,
-        },
-    )
-    .map_err(|e| Error::stage("boot", e))?;
-    for w in &br.warnings {
-        warnings.push(format!("boot: {w}"));
-    }
-    progress.advance(1);
-    timer.end("boot");
-
-    // 5. finish
-    timer.begin("finish", 1);
-    container.close()?;
-    tmp.commit().map_err(|e| Error::io(&opts.output, e))?;
-    let file_size = std::fs::metadata(&opts.output)
-        .map_err(|e| Error::io(&opts.output, e))?
-        .len();
-    progress.advance(1);
-    timer.end("finish");
+    let layout = created.plan;
+    let file_size = created.file_size;
 
     Ok(Report {
         spec: spec.path.clone(),
@@ -672,30 +621,4 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
         seconds: start.elapsed().as_secs_f64(),
         warnings,
     })
-}
-
-/// The output container being written.
-enum Container {
-    Vhdx(Box<vhdx::Vhdx>),
-    Raw(FileDev),
-}
-
-impl Container {
-    fn dev(&self) -> &dyn BlockDev {
-        match self {
-            Container::Vhdx(v) => v.as_ref(),
-            Container::Raw(f) => f,
-        }
-    }
-
-    /// A VHDX writes its BAT and headers; a raw file syncs.
-    fn close(self) -> Result<()> {
-        match self {
-            Container::Vhdx(v) => v.close()?,
-            Container::Raw(f) => f
-                .flush()
-                .map_err(|e| Error::stage("finish", format!("flushing the disk: {e}")))?,
-        }
-        Ok(())
-    }
 }

@@ -115,8 +115,44 @@ fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Create the disk at `path`. On any failure nothing is left at `path`.
+/// What a caller fills the Windows partition with: the whole disk, the
+/// plan, the partition, and the NTFS parameters (hidden sectors, serial,
+/// time) a formatter should use there.
+pub struct WindowsTarget<'a> {
+    pub disk: &'a dyn BlockDev,
+    pub plan: &'a Plan,
+    pub partition: &'a crate::layout::Partition,
+    pub ntfs: ntfs_inject::FormatOptions,
+}
+
+impl WindowsTarget<'_> {
+    /// The Windows partition as a device of its own.
+    pub fn window(&self) -> Result<Window<&dyn BlockDev>> {
+        Window::new(self.disk, self.partition.start, self.partition.len).map_err(
+            crate::error::io_at("Windows partition", self.partition.start),
+        )
+    }
+}
+
+/// Create the disk at `path` with an empty NTFS Windows partition. On any
+/// failure nothing is left at `path`.
 pub fn create_disk(path: &Path, opts: &DiskCreateOptions) -> Result<CreatedDisk> {
+    create_disk_with(path, opts, |t: &WindowsTarget| -> Result<()> {
+        ntfs_inject::format(&t.window()?, &t.ntfs)?;
+        Ok(())
+    })
+}
+
+/// Create the disk at `path`: container, partition table, ESP; then
+/// `fill_windows` writes the Windows partition (and may write anything
+/// else on the disk, such as boot files) before the container is closed
+/// and renamed into place. On any failure, `fill_windows`' included,
+/// nothing is left at `path`.
+pub fn create_disk_with<E: From<Error>>(
+    path: &Path,
+    opts: &DiskCreateOptions,
+    fill_windows: impl FnOnce(&WindowsTarget) -> std::result::Result<(), E>,
+) -> std::result::Result<CreatedDisk, E> {
     let plan = plan(&opts.layout)?;
     let ss = plan.logical_sector_size;
     if ss != 512 {
@@ -124,14 +160,15 @@ pub fn create_disk(path: &Path, opts: &DiskCreateOptions) -> Result<CreatedDisk>
             "a Windows partition on a disk with {ss}-byte logical sectors: the NTFS formatter \
              (ntfs-inject) writes volumes with 512-byte sectors only, which Windows does not \
              mount on a {ss}-byte-sector disk; use --logical-sector-size 512"
-        )));
+        ))
+        .into());
     }
     let ids = IdSource::from_seed(opts.layout.seed);
     let time = opts.time.or_else(|| opts.layout.seed.map(|_| SEEDED_TIME));
     let ntfs_serial = ids.u64("ntfs-serial");
     let fat_volume_id = (plan.layout == Layout::Uefi).then(|| ids.u32("fat-volume-id"));
 
-    let fill = |dev: &dyn BlockDev| -> Result<()> {
+    let fill = |dev: &dyn BlockDev| -> std::result::Result<(), E> {
         write_table(dev, &plan)?;
         if let (Some(esp), Some(vid)) = (plan.find(Role::Esp), fat_volume_id) {
             let w = Window::new(dev, esp.start, esp.len)
@@ -149,25 +186,24 @@ pub fn create_disk(path: &Path, opts: &DiskCreateOptions) -> Result<CreatedDisk>
         let win = plan
             .find(Role::Windows)
             .ok_or_else(|| Error::InvalidArgument("the plan has no Windows partition".into()))?;
-        let w = Window::new(dev, win.start, win.len)
-            .map_err(crate::error::io_at("Windows partition", win.start))?;
         let hidden = u32::try_from(win.start_lba(ss)).map_err(|_| {
             Error::InvalidArgument(format!(
                 "the Windows partition starts at LBA {}, past what NTFS hidden sectors hold",
                 win.start_lba(ss)
             ))
         })?;
-        ntfs_inject::format(
-            &w,
-            &ntfs_inject::FormatOptions {
+        fill_windows(&WindowsTarget {
+            disk: dev,
+            plan: &plan,
+            partition: win,
+            ntfs: ntfs_inject::FormatOptions {
                 cluster_size: opts.ntfs_cluster_size,
                 label: opts.ntfs_label.clone(),
                 hidden_sectors: hidden,
                 serial: Some(ntfs_serial),
                 time,
             },
-        )?;
-        Ok(())
+        })
     };
 
     let tmp = AtomicFile::create(path).map_err(out_err(path))?;
@@ -191,9 +227,9 @@ pub fn create_disk(path: &Path, opts: &DiskCreateOptions) -> Result<CreatedDisk>
                 },
                 ..Default::default()
             };
-            let d = vhdx::Vhdx::create_on(Box::new(fdev), &name, &vopts)?;
+            let d = vhdx::Vhdx::create_on(Box::new(fdev), &name, &vopts).map_err(Error::from)?;
             fill(&d)?;
-            d.close()?;
+            d.close().map_err(Error::from)?;
         }
         ImageFormat::Raw => {
             fdev.set_len(plan.disk_size).map_err(out_err(path))?;

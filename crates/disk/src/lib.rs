@@ -29,7 +29,10 @@ pub mod layout;
 pub mod mbr;
 pub mod table;
 
-pub use create::{create_disk, CreatedDisk, DiskCreateOptions, ImageFormat, VhdxType, SEEDED_TIME};
+pub use create::{
+    create_disk, create_disk_with, CreatedDisk, DiskCreateOptions, ImageFormat, VhdxType,
+    WindowsTarget, SEEDED_TIME,
+};
 pub use error::{Error, Result};
 pub use esp::{format_esp, format_esp_with, Esp, EspFormat, EspOptions};
 pub use ids::IdSource;
