@@ -371,3 +371,76 @@ fn spec_errors_name_the_key() {
         assert!(!dir.path().join("o.vhdx").exists());
     }
 }
+
+/// A spec of our own: the demo image, no profile, the real KB2999226 MSU as
+/// a package (Windows 7 SP1: it does not fit the 14393 image).
+fn msu_spec(dir: &Path, msu: &Path) -> PathBuf {
+    let spec = dir.join("msu.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "seed = 3\n[disk]\nsize = \"1 GiB\"\n[image]\nwim = {:?}\n[packages]\ncabs = [{:?}]\n",
+            demo_dir().join("demo.wim").display().to_string(),
+            msu.display().to_string()
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+#[test]
+fn msu_packages_are_staged_as_their_package_cab_and_checked() {
+    let Some(msu) = fixture("cab/Windows6.1-KB2999226-x64.msu") else {
+        return;
+    };
+    if !tools(&["cabextract", "qemu-img", "ntfscat"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = msu_spec(dir.path(), &msu);
+    let out = dir.path().join("m.raw");
+    let rep = dir.path().join("m.json");
+    ok(wimforge()
+        .args(["-q", "build"])
+        .arg(&spec)
+        .arg("-o")
+        .arg(&out)
+        .arg("--json-report")
+        .arg(&rep));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let p = &report["packages"][0];
+    assert_eq!(p["name"], "Package_for_KB2999226");
+    assert_eq!(p["staged_as"], "Packages\\Windows6.1-KB2999226-x64.cab");
+    let w = p["warnings"].as_array().unwrap();
+    assert!(
+        !w.is_empty(),
+        "a 6.1 package on a 10.0.14393 image must warn"
+    );
+    // The staged CAB is the MSU's package CAB, byte for byte.
+    ok(Command::new("cabextract")
+        .arg("-q")
+        .arg("-d")
+        .arg(dir.path().join("x"))
+        .arg("-F")
+        .arg("Windows6.1-KB2999226-x64.cab")
+        .arg(&msu));
+    let inner = std::fs::read(dir.path().join("x/Windows6.1-KB2999226-x64.cab")).unwrap();
+    let (start, len, _) = part(&report, "windows");
+    let ntfs = dir.path().join("w.ntfs");
+    cut(&out, start, len, &ntfs);
+    assert_eq!(
+        ntfscat(&ntfs, "Packages/Windows6.1-KB2999226-x64.cab"),
+        inner
+    );
+    // --strict turns the mismatch into a failure, and nothing is written.
+    let out2 = dir.path().join("strict.raw");
+    let r = run(wimforge()
+        .args(["-q", "build", "--strict"])
+        .arg(&spec)
+        .arg("-o")
+        .arg(&out2));
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("KB2999226") && err.contains("strict"), "{err}");
+    assert!(!out2.exists());
+}

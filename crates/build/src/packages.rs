@@ -22,6 +22,9 @@ pub struct ImageVersion {
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
     pub source: PathBuf,
+    /// For an .msu: its package CAB, extracted to the scratch directory
+    /// (this is what gets staged).
+    pub extracted: Option<PathBuf>,
     /// Image path of the staged CAB.
     pub staged_as: String,
     pub size: u64,
@@ -37,10 +40,12 @@ pub struct Planned {
 
 /// Read and check every package; fail on the first unreadable one, and on
 /// applicability warnings when `strict`.
+/// `scratch` receives the package CABs taken out of .msu files.
 pub fn plan(
     spec: &PackagesSpec,
     image: Option<ImageVersion>,
     image_arch: &str,
+    scratch: &std::path::Path,
 ) -> Result<Vec<Planned>> {
     if spec.mode == PackageMode::Expand {
         return Err(Error::Spec {
@@ -56,10 +61,37 @@ pub fn plan(
         .map(|p| (p, false))
         .chain(spec.language.iter().map(|p| (p, true)));
     for (path, listed_as_language) in all {
-        let cabinet = cab::Cabinet::open(path)
-            .map_err(|e| Error::stage("packages", format!("{}: {e}", path.display())))?;
-        let info = cab::PackageInfo::from_cab(&cabinet)
-            .map_err(|e| Error::stage("packages", format!("{}: {e}", path.display())))?;
+        let fail = |e: cab::Error| Error::stage("packages", format!("{}: {e}", path.display()));
+        let cabinet = cab::Cabinet::open(path).map_err(fail)?;
+        // An .msu is a cabinet of cabinets: stage its package CAB.
+        let (info, extracted, file) = if cab::msu::looks_like_msu(&cabinet) {
+            let msu = cab::Msu::open(path).map_err(fail)?;
+            let (inner_name, inner) = msu.package_cabinet().map_err(fail)?;
+            let info = cab::PackageInfo::from_cab(&inner).map_err(fail)?;
+            let entry = msu.cabinet().find(&inner_name).ok_or_else(|| {
+                Error::stage(
+                    "packages",
+                    format!("{}: {inner_name} vanished", path.display()),
+                )
+            })?;
+            let bytes = msu.cabinet().read_file(entry).map_err(fail)?;
+            let base = inner_name
+                .rsplit(['\\', '/'])
+                .next()
+                .unwrap_or("package.cab")
+                .to_string();
+            std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+            let to = scratch.join(format!("{}-{base}", out.len()));
+            std::fs::write(&to, bytes).map_err(|e| Error::io(&to, e))?;
+            (info, Some(to), base)
+        } else {
+            let info = cab::PackageInfo::from_cab(&cabinet).map_err(fail)?;
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "package.cab".into());
+            (info, None, file)
+        };
         let id = &info.identity;
         let language = id.language.clone().unwrap_or_else(|| "neutral".into());
         let is_language_pack = listed_as_language
@@ -80,10 +112,6 @@ pub fn plan(
                 ),
             ));
         }
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "package.cab".into());
         let mut staged_as = if is_language_pack {
             format!("{}\\{}\\{}", spec.stage_dir, language, file)
         } else {
@@ -98,11 +126,13 @@ pub fn plan(
             let stem = file.trim_end_matches(".cab").trim_end_matches(".CAB");
             staged_as = format!("{}\\{stem}-{n}.cab", spec.stage_dir);
         }
+        let staged_from = extracted.clone().unwrap_or_else(|| path.clone());
         out.push(Planned {
             source: path.clone(),
+            extracted,
             staged_as,
-            size: std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
+            size: std::fs::metadata(&staged_from)
+                .map_err(|e| Error::io(&staged_from, e))?
                 .len(),
             name: id.name.clone(),
             version: id.version.clone().unwrap_or_default(),

@@ -231,6 +231,23 @@ pub fn remove_stale_temps(output: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Scratch(std::env::temp_dir().join(format!("wimforge-build-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 struct Timer<'a> {
     stages: Vec<StageTime>,
     t: Instant,
@@ -266,6 +283,11 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
             p.display()
         ));
     }
+    let format = if spec.disk.format_given {
+        spec.disk.format
+    } else {
+        DiskFormat::from_path(&opts.output)
+    };
     let time = if spec.seed.is_some() {
         SEEDED_TIME
     } else {
@@ -319,14 +341,15 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
     let mut steps: Vec<Step> = Vec::new();
 
     // Packages.
-    let planned = packages::plan(&spec.packages, version, arch)?;
+    let scratch = Scratch::new();
+    let planned = packages::plan(&spec.packages, version, arch, &scratch.0)?;
     for p in &planned {
         for w in &p.warnings {
             warnings.push(format!("package {}: {w}", p.source.display()));
         }
         overlay.files.push(OverlayFile {
             path: p.staged_as.clone(),
-            source: OverlaySource::File(p.source.clone()),
+            source: OverlaySource::File(p.extracted.clone().unwrap_or_else(|| p.source.clone())),
         });
     }
     progress.advance(1);
@@ -473,7 +496,7 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
             seed: spec.seed,
             ..Default::default()
         },
-        format: match spec.disk.format {
+        format: match format {
             DiskFormat::Vhdx => disk::ImageFormat::Vhdx,
             DiskFormat::Raw => disk::ImageFormat::Raw,
         },
@@ -565,7 +588,7 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
         profile: spec.profile.clone(),
         seed: spec.seed,
         disk: DiskReport {
-            format: match spec.disk.format {
+            format: match format {
                 DiskFormat::Vhdx => "vhdx".into(),
                 DiskFormat::Raw => "raw".into(),
             },

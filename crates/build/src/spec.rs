@@ -169,6 +169,9 @@ pub enum DockerMode {
 #[derive(Debug, Clone)]
 pub struct DiskSpec {
     pub format: DiskFormat,
+    /// `disk.format` was written in the spec (else the output path's
+    /// extension decides: `.img`/`.raw` raw, anything else VHDX).
+    pub format_given: bool,
     pub size: u64,
     pub disk_type: DiskType,
     pub block_size: u32,
@@ -258,6 +261,18 @@ pub const NANO_CONTAINER_HOST: &str = "nano-container-host";
 
 /// Packages the `nano-container-host` profile installs, in order.
 pub const NANO_PACKAGES: [&str; 4] = ["Guest", "OEM-Drivers", "Compute", "Containers"];
+
+impl DiskFormat {
+    /// The format an output path implies: `.img`/`.raw` raw, else VHDX.
+    pub fn from_path(p: &Path) -> DiskFormat {
+        match p.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("img") || e.eq_ignore_ascii_case("raw") => {
+                DiskFormat::Raw
+            }
+            _ => DiskFormat::Vhdx,
+        }
+    }
+}
 
 /// Parse a size: bytes, or a number with K/M/G/T (powers of 1024, with
 /// or without `iB`/`B`), e.g. `"8 GiB"`, `"512M"`, `"1.5G"`.
@@ -406,12 +421,8 @@ impl Spec {
 
         // [disk]
         let d = &raw.disk;
-        let default_format = match output
-            .as_ref()
-            .and_then(|o| o.extension())
-            .and_then(|e| e.to_str())
-        {
-            Some(e) if e.eq_ignore_ascii_case("img") || e.eq_ignore_ascii_case("raw") => "raw",
+        let default_format = match output.as_deref().map(DiskFormat::from_path) {
+            Some(DiskFormat::Raw) => "raw",
             _ => "vhdx",
         };
         let format = match one_of(
@@ -739,6 +750,7 @@ impl Spec {
             seed: raw.seed,
             disk: DiskSpec {
                 format,
+                format_given: d.format.is_some(),
                 size,
                 disk_type,
                 block_size: block_size as u32,
