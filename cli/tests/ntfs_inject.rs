@@ -2,7 +2,8 @@
 //! and into our own: new small (resident) and large (non-resident) files,
 //! in new and existing directories, enough entries to turn a resident
 //! index into INDX blocks and to grow the MFT. Checked with ntfs-3g and
-//! libfsntfs; every pre-existing file stays byte-identical.
+//! libfsntfs; every pre-existing file stays byte-identical. Then files are
+//! replaced (resident ↔ non-resident) and the volume stays clean.
 
 mod support;
 
@@ -106,13 +107,44 @@ fn inject_and_verify(img: &Path, existing_dir: &str, large: usize) {
         assert!(after.get(p) == Some(data), "{p} changed or vanished");
     }
     assert_eq!(after.len(), before.len() + 62);
-    // Names collide case-insensitively: refused, nothing changes.
-    let again = run(wimforge()
+    // Replacing: names match case-insensitively and keep their case;
+    // small → large (resident → non-resident) and large → small.
+    let grown: Vec<u8> = (0..5_000).map(|i| (i * 13 % 241) as u8).collect();
+    std::fs::write(&small, &grown).unwrap();
+    ok(wimforge()
         .args(["ntfs", "put"])
         .arg(img)
         .arg(&small)
         .arg("/UNATTEND.XML"));
-    assert!(!again.status.success());
+    std::fs::write(&big, b"now small").unwrap();
+    ok(wimforge()
+        .args(["ntfs", "put"])
+        .arg(img)
+        .arg(&big)
+        .arg(format!("{existing_dir}/docker.exe")));
+    clean(img);
+    assert!(cat(img, "/unattend.xml") == grown);
+    assert_eq!(
+        cat(img, &format!("{existing_dir}/docker.exe")),
+        b"now small"
+    );
+    let ls = ok(wimforge().args(["ntfs", "ls"]).arg(img).arg("/"));
+    assert!(
+        ls.contains("unattend.xml") && !ls.contains("UNATTEND.XML"),
+        "{ls}"
+    );
+    let replaced = snapshot(img);
+    for (p, data) in &before {
+        assert!(replaced.get(p) == Some(data), "{p} changed by a replace");
+    }
+    assert_eq!(replaced.len(), after.len());
+    // A directory is never replaced by a file.
+    let dir_over = run(wimforge()
+        .args(["ntfs", "put"])
+        .arg(img)
+        .arg(&small)
+        .arg("/Setup/Scripts"));
+    assert!(!dir_over.status.success());
 }
 
 #[test]

@@ -55,7 +55,8 @@ pub enum NtfsCommand {
         #[arg(long)]
         partition: Option<u32>,
     },
-    /// Copy a local file (or directory tree) into the volume at NTFS_PATH.
+    /// Copy a local file (or directory tree) into the volume at NTFS_PATH;
+    /// existing files are replaced.
     Put {
         target: PathBuf,
         local: PathBuf,
@@ -258,7 +259,8 @@ fn put_tree<D: BlockDev>(
         }
     } else if m.is_file() {
         let data = std::fs::read(local)?;
-        inj.create(dest, Some(&data))?;
+        // An existing file is replaced (like cp); a directory there is an error.
+        inj.put(dest, &data)?;
         *count += 1;
     } else {
         return Err(format!("{}: only files and directories can be put", local.display()).into());

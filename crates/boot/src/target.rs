@@ -17,9 +17,8 @@ pub trait BootFs {
     fn finish(&mut self) -> Result<()>;
 }
 
-/// The NTFS partition, through the injector. The injector cannot replace a
-/// file yet: a file that exists with the same bytes is left alone, one
-/// with other bytes is an error naming it.
+/// The NTFS partition, through the injector: a file that exists with the
+/// same bytes is left alone, one with other bytes is replaced.
 pub struct NtfsFs<D: BlockDev> {
     inj: Injector<D>,
 }
@@ -85,11 +84,8 @@ impl<D: BlockDev> BootFs for NtfsFs<D> {
             if same {
                 return Ok(());
             }
-            return Err(Error::Target {
-                path: p,
-                message: "already exists with other contents; replacing a file on NTFS is not implemented"
-                    .into(),
-            });
+            self.inj.replace(&p, data).map_err(|e| ntfs(&p, e))?;
+            return Ok(());
         }
         self.inj.create(&p, Some(data)).map_err(|e| ntfs(&p, e))?;
         Ok(())

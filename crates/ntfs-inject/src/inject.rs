@@ -355,7 +355,7 @@ impl<D: BlockDev> Injector<D> {
         }
         if self.vol.lookup_in(parent, name)?.is_some() {
             return Err(Error::Unsupported(format!(
-                "{path:?} already exists (case-insensitively); replacing is not implemented yet"
+                "{path:?} already exists (case-insensitively); use replace or put"
             )));
         }
         let cs = self.vol.cluster_size();
@@ -461,8 +461,125 @@ impl<D: BlockDev> Injector<D> {
         Ok(n)
     }
 
+    /// Create the file `path` with `data`, or give an existing file these
+    /// contents ([`Injector::replace`]). Returns the record number and
+    /// whether a file was replaced.
+    pub fn put(&mut self, path: &str, data: &[u8]) -> Result<(u64, bool)> {
+        match self.vol.lookup(path) {
+            Ok(_) => self.replace(path, data).map(|n| (n, true)),
+            Err(Error::NotFound(_)) => self.create(path, Some(data)).map(|n| (n, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Give the existing file `path` new contents: its unnamed $DATA is
+    /// rewritten (old clusters freed), its modification times set, and the
+    /// copy of its $FILE_NAME in the parent's index updated (sizes, times).
+    /// Names, security, other streams and attributes stay. Files with
+    /// several hard links or an attribute list are refused.
+    pub fn replace(&mut self, path: &str, data: &[u8]) -> Result<u64> {
+        let (parent_path, name) = match path.trim_end_matches(['/', '\\']).rsplit_once(['/', '\\'])
+        {
+            Some((p, n)) => (p, n),
+            None => ("", path),
+        };
+        let parent = self.vol.lookup(parent_path)?;
+        let entry = self
+            .vol
+            .lookup_in(parent, name)?
+            .ok_or_else(|| Error::NotFound(path.to_string()))?;
+        let n = entry.record();
+        let rec = self.vol.record(n)?;
+        if rec.is_dir() {
+            return Err(Error::Unsupported(format!(
+                "{path:?} is a directory; only files can be replaced"
+            )));
+        }
+        if rec.link_count > 1 {
+            return Err(Error::Unsupported(format!(
+                "{path:?} has {} hard links; replacing the contents of a hard-linked file is not supported",
+                rec.link_count
+            )));
+        }
+        if rec.find(at::ATTRIBUTE_LIST, &[]).is_some() {
+            return Err(Error::Unsupported(format!(
+                "{path:?} has an attribute list; not edited yet"
+            )));
+        }
+        if rec.find(at::REPARSE_POINT, &[]).is_some() {
+            return Err(Error::Unsupported(format!(
+                "{path:?} is a reparse point; not replaced"
+            )));
+        }
+        let cs = self.vol.cluster_size();
+        let (raw, mut kept, removed) =
+            self.split_record(n, |a| a.ty == at::DATA && a.name.is_empty())?;
+        let mut old = Vec::new();
+        for a in &removed {
+            if let AttrKind::NonResident { runs, .. } = &a.kind {
+                old.extend_from_slice(runs);
+            }
+        }
+        self.free_clusters(&old);
+        let t = self.time;
+        // $STANDARD_INFORMATION: modification and MFT-change times.
+        for (ty, b) in kept.iter_mut() {
+            if *ty == at::STANDARD_INFORMATION && b[8] == 0 {
+                let vo = le::u16(b, 0x14) as usize;
+                if b.len() >= vo + 32 {
+                    le::put64(b, vo + 8, t);
+                    le::put64(b, vo + 16, t);
+                    le::put64(b, vo + 24, t);
+                }
+            }
+        }
+        let (data_attr, alloc) = if data.len() <= 600 {
+            (
+                AttrSpec::resident(at::DATA, &[], data.to_vec()),
+                ((data.len() + 7) & !7) as u64,
+            )
+        } else {
+            let runs = self.alloc_clusters((data.len() as u64).div_ceil(cs))?;
+            self.write_runs(&runs, data)?;
+            (
+                AttrSpec::non_resident(at::DATA, &[], runs, data.len() as u64, cs),
+                (data.len() as u64).div_ceil(cs) * cs,
+            )
+        };
+        self.reassemble(n, raw, kept, vec![data_attr])?;
+        // The parent's index keeps a copy of the name with sizes and times.
+        let mut fname = entry.name.clone();
+        fname.allocated_size = alloc;
+        fname.data_size = data.len() as u64;
+        fname.times.modification = t;
+        fname.times.mft_change = t;
+        fname.times.access = t;
+        let mref = entry.mref;
+        let new_entry = index::file_name_entry(mref, &fname.encode());
+        self.rewrite_index(parent, |entries| {
+            for e in entries.iter_mut() {
+                if e.0 == fname.name && le::u64(&e.1, 0) == mref {
+                    e.1 = new_entry.clone();
+                }
+            }
+        })?;
+        self.write_attr(mft_no::BITMAP, at::DATA, &[], &self.bitmap.clone())?;
+        self.vol.device().flush()?;
+        Ok(n)
+    }
+
     /// Add one entry to the $I30 index of `dir`, rebuilding the index.
     fn insert_entry(&mut self, dir: u64, entry: Vec<u8>, name: &[u16]) -> Result<()> {
+        self.rewrite_index(dir, |entries| entries.push((name.to_vec(), entry)))
+    }
+
+    /// Rebuild the $I30 index of `dir` from its entries as `edit` leaves
+    /// them (name, index entry bytes).
+    fn rewrite_index(
+        &mut self,
+        dir: u64,
+        edit: impl FnOnce(&mut Vec<(Vec<u16>, Vec<u8>)>),
+    ) -> Result<()> {
         let rec = self.vol.record(dir)?;
         if rec.find(at::ATTRIBUTE_LIST, &[]).is_some() {
             return Err(Error::Unsupported(format!(
@@ -481,7 +598,7 @@ impl<D: BlockDev> Injector<D> {
                 )
             })
             .collect();
-        entries.push((name.to_vec(), entry));
+        edit(&mut entries);
         let up = self.vol.upcase().to_vec();
         entries.sort_by(|a, b| index::collate_names(&up, &a.0, &b.0));
         let (raw, kept, removed) = self.split_record(dir, |a| {
