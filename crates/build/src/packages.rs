@@ -1,7 +1,9 @@
 //! Package CABs: read each one's `update.mum`, check it fits the image,
 //! and stage it in the image with a first-boot `dism /online /add-package`
 //! step (base packages in the order given, language packs after every
-//! base package).
+//! base package). In the experimental expand mode ([`crate::expand`])
+//! nothing is staged and no first-boot step is added: the pipeline lays
+//! out the package's payload and registry values instead.
 
 use crate::error::{Error, Result};
 use crate::setupcomplete::{dism_add_package, Step};
@@ -25,8 +27,8 @@ pub struct Planned {
     /// For an .msu: its package CAB, extracted to the scratch directory
     /// (this is what gets staged).
     pub extracted: Option<PathBuf>,
-    /// Image path of the staged CAB.
-    pub staged_as: String,
+    /// Image path of the staged CAB (None in expand mode).
+    pub staged_as: Option<String>,
     pub size: u64,
     pub name: String,
     pub version: String,
@@ -36,6 +38,9 @@ pub struct Planned {
     pub release_type: String,
     pub is_language_pack: bool,
     pub warnings: Vec<String>,
+    /// Expand mode: what was laid out and written, and what was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expand: Option<crate::expand::ExpandReport>,
 }
 
 /// Read and check every package; fail on the first unreadable one, and on
@@ -47,13 +52,7 @@ pub fn plan(
     image_arch: &str,
     scratch: &std::path::Path,
 ) -> Result<Vec<Planned>> {
-    if spec.mode == PackageMode::Expand {
-        return Err(Error::Spec {
-            key: "packages.mode".into(),
-            message: "\"expand\" (offline payload expansion) is not implemented yet; use \"stage\""
-                .into(),
-        });
-    }
+    let expand = spec.mode == PackageMode::Expand;
     let mut out: Vec<Planned> = Vec::new();
     let all = spec
         .cabs
@@ -118,10 +117,11 @@ pub fn plan(
             format!("{}\\{}", spec.stage_dir, file)
         };
         let mut n = 1;
-        while out
-            .iter()
-            .any(|p| p.staged_as.eq_ignore_ascii_case(&staged_as))
-        {
+        while out.iter().any(|p| {
+            p.staged_as
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&staged_as))
+        }) {
             n += 1;
             let stem = file.trim_end_matches(".cab").trim_end_matches(".CAB");
             staged_as = format!("{}\\{stem}-{n}.cab", spec.stage_dir);
@@ -130,7 +130,7 @@ pub fn plan(
         out.push(Planned {
             source: path.clone(),
             extracted,
-            staged_as,
+            staged_as: (!expand).then_some(staged_as),
             size: std::fs::metadata(&staged_from)
                 .map_err(|e| Error::io(&staged_from, e))?
                 .len(),
@@ -142,6 +142,7 @@ pub fn plan(
             release_type: info.release_type.clone().unwrap_or_default(),
             is_language_pack,
             warnings,
+            expand: None,
         });
     }
     // Language packs after every base package; stable otherwise.
@@ -149,13 +150,16 @@ pub fn plan(
     Ok(out)
 }
 
-/// First-boot steps installing the staged packages in order.
+/// First-boot steps installing the staged packages in order (expanded
+/// packages have none).
 pub fn steps(planned: &[Planned]) -> Vec<Step> {
     planned
         .iter()
-        .map(|p| Step {
-            comment: format!("package {} {} ({})", p.name, p.version, p.language),
-            command: dism_add_package(&p.staged_as),
+        .filter_map(|p| {
+            Some(Step {
+                comment: format!("package {} {} ({})", p.name, p.version, p.language),
+                command: dism_add_package(p.staged_as.as_deref()?),
+            })
         })
         .collect()
 }

@@ -1,8 +1,10 @@
 //! The build, stage by stage:
 //!
 //! 1. **prepare** — open the WIM, pick the image, read its version; plan
-//!    the packages (update.mum, applicability), rewrite the unattend file,
-//!    edit the SYSTEM hive taken from the image (service), compose
+//!    the packages (update.mum, applicability) and, in expand mode, extract
+//!    their payloads to scratch files; rewrite the unattend file, edit the
+//!    SYSTEM and SOFTWARE hives taken from the image (service, expanded
+//!    packages' registry values: each hive once), compose
 //!    SetupComplete.cmd. Everything that goes into the image becomes an
 //!    overlay entry; nothing is written yet.
 //! 2. **disk** — the container (VHDX or raw) under a temporary name, the
@@ -19,6 +21,7 @@
 //! path unless the whole build succeeded.
 
 use crate::error::{Error, Result};
+use crate::expand::{self, HiveName};
 use crate::packages::{self, ImageVersion, Planned};
 use crate::service;
 use crate::setupcomplete::{self, Step};
@@ -340,17 +343,40 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
     };
     let mut steps: Vec<Step> = Vec::new();
 
-    // Packages.
+    // Packages: staged CABs, or (expand mode) their payload files.
     let scratch = Scratch::new();
-    let planned = packages::plan(&spec.packages, version, arch, &scratch.0)?;
-    for p in &planned {
+    let mut planned = packages::plan(&spec.packages, version, arch, &scratch.0)?;
+    let mut expand_plans: Vec<(usize, expand::ExpandPlan)> = Vec::new();
+    for (i, p) in planned.iter_mut().enumerate() {
         for w in &p.warnings {
             warnings.push(format!("package {}: {w}", p.source.display()));
         }
-        overlay.files.push(OverlayFile {
-            path: p.staged_as.clone(),
-            source: OverlaySource::File(p.extracted.clone().unwrap_or_else(|| p.source.clone())),
-        });
+        let from = p.extracted.clone().unwrap_or_else(|| p.source.clone());
+        match &p.staged_as {
+            Some(staged) => overlay.files.push(OverlayFile {
+                path: staged.clone(),
+                source: OverlaySource::File(from),
+            }),
+            None => {
+                let cab = cab::Cabinet::open(&from).map_err(|e| {
+                    Error::stage("packages", format!("{}: {e}", p.source.display()))
+                })?;
+                let plan = expand::plan_package(&cab, arch)?;
+                let mut rep = expand::ExpandReport {
+                    not_done: plan.not_done.clone(),
+                    ..Default::default()
+                };
+                let dir = scratch.0.join(format!("expand-{i}"));
+                for (path, tmp) in expand::extract_payloads(&cab, &plan, &dir, &mut rep)? {
+                    overlay.files.push(OverlayFile {
+                        path,
+                        source: OverlaySource::File(tmp),
+                    });
+                }
+                p.expand = Some(rep);
+                expand_plans.push((i, plan));
+            }
+        }
     }
     progress.advance(1);
 
@@ -406,23 +432,42 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
     }
     progress.advance(1);
 
-    // Registry: the service goes into the image's own SYSTEM hive.
+    // Registry: the image's own SYSTEM hive (service, expanded packages)
+    // and SOFTWARE hive (expanded packages), each read once, edited and
+    // overlaid once.
     let mut registry = Vec::new();
+    let needs = |h: HiveName| expand_plans.iter().any(|(_, p)| p.needs(h));
+    let load = |h: HiveName| -> Result<Option<hive::Hive>> {
+        let path = h.image_path();
+        match read_image_file(&wim, &image, path)? {
+            Some(bytes) => Ok(Some(hive::Hive::from_bytes(&bytes).map_err(|e| {
+                Error::stage("registry", format!("{path} in the image: {e}"))
+            })?)),
+            None => Ok(None),
+        }
+    };
+    let since = hive::model::now_filetime();
+    let mut system = if spec.docker.is_some() || needs(HiveName::System) {
+        load(HiveName::System)?
+    } else {
+        None
+    };
+    let mut software = if needs(HiveName::Software) {
+        load(HiveName::Software)?
+    } else {
+        None
+    };
     if let Some(d) = &spec.docker {
-        const SYSTEM: &str = "Windows\\System32\\config\\SYSTEM";
-        let bytes = read_image_file(&wim, &image, SYSTEM)?.ok_or_else(|| {
+        let h = system.as_mut().ok_or_else(|| {
             Error::stage(
                 "registry",
-                format!("image {index} has no {SYSTEM}: cannot create the Docker service"),
+                format!(
+                    "image {index} has no {}: cannot create the Docker service",
+                    HiveName::System.image_path()
+                ),
             )
         })?;
-        let mut h = hive::Hive::from_bytes(&bytes)
-            .map_err(|e| Error::stage("registry", format!("{SYSTEM} in the image: {e}")))?;
-        let since = hive::model::now_filetime();
-        let written = service::add_docker_service(&mut h, d, version.map_or(0, |v| v.build))?;
-        if spec.seed.is_some() {
-            h.restamp(since, time);
-        }
+        let written = service::add_docker_service(h, d, version.map_or(0, |v| v.build))?;
         for w in written {
             registry.push(RegistryValue {
                 key: w.key,
@@ -431,15 +476,6 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
                 data: hive::value::display(w.data_type, &w.data),
             });
         }
-        let img = if spec.seed.is_some() {
-            h.to_bytes_at(time)
-        } else {
-            h.to_bytes()
-        };
-        overlay.files.push(OverlayFile {
-            path: SYSTEM.into(),
-            source: OverlaySource::Bytes(img),
-        });
         if d.mode == crate::spec::DockerMode::Nssm {
             steps.push(Step {
                 comment: "NSSM writes the Docker log here; the folder must exist".into(),
@@ -447,6 +483,31 @@ pub fn build(spec: &Spec, opts: &BuildOptions, progress: &dyn Progress) -> Resul
                     .into(),
             });
         }
+    }
+    for (i, plan) in &expand_plans {
+        let p = &mut planned[*i];
+        let rep = p.expand.as_mut().expect("expanded packages have a report");
+        expand::apply_registry(plan, software.as_mut(), system.as_mut(), rep);
+        warnings.push(format!(
+            "package {}: expand is experimental: {} items not done, see the report (packages[].expand.not_done)",
+            p.source.display(),
+            rep.not_done.len()
+        ));
+    }
+    for (name, h) in [(HiveName::System, system), (HiveName::Software, software)] {
+        let Some(mut h) = h else { continue };
+        if spec.seed.is_some() {
+            h.restamp(since, time);
+        }
+        let img = if spec.seed.is_some() {
+            h.to_bytes_at(time)
+        } else {
+            h.to_bytes()
+        };
+        overlay.files.push(OverlayFile {
+            path: name.image_path().into(),
+            source: OverlaySource::Bytes(img),
+        });
     }
     progress.advance(1);
 
