@@ -2568,4 +2568,46 @@ mod tests {
             .iter()
             .any(|n| n.contains("component architecture amd64 does not fit the x86 image")));
     }
+
+    #[test]
+    fn mutated_manifests_never_panic() {
+        // Deterministic byte mutations of a real-shaped manifest and index:
+        // every outcome is a manifest or a typed error.
+        let seeds: [&[u8]; 2] = [
+            COMPONENT.as_bytes(),
+            br#"<Container xmlns="urn:ContainerIndex"><Files><File id="1" name="a\b" length="3"><Hash alg="SHA1" value="ab"/><Delta><Source type="RAW" name="0"/><Basis file="1"/></Delta></File></Files></Container>"#,
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seed in seeds {
+            for _ in 0..3000 {
+                let mut b = seed.to_vec();
+                for _ in 0..(next() % 8 + 1) {
+                    let i = (next() as usize) % b.len();
+                    match next() % 3 {
+                        0 => b[i] = next() as u8,
+                        1 => {
+                            b.remove(i);
+                        }
+                        _ => b.insert(i, b"<>\"&/\\$()"[(next() % 9) as usize]),
+                    }
+                }
+                if let Ok(m) = parse_manifest(&b, "m") {
+                    for f in &m.files {
+                        if let Some(d) = &f.destination_path {
+                            if let Ok(p) = map_destination(d, &f.name, false, true) {
+                                assert!(p.split('\\').all(|c| check_name(c).is_ok()), "{p}");
+                            }
+                        }
+                    }
+                }
+                let _ = parse_cix(&b, "c");
+            }
+        }
+    }
 }
