@@ -113,7 +113,8 @@ pub fn parse_braced(s: &str) -> Option<Uuid> {
     Uuid::parse_str(s.trim().trim_start_matches('{').trim_end_matches('}')).ok()
 }
 
-/// Format a GUID the way Windows writes it in locators: `{UPPER-CASE}`.
+/// Format a GUID for a locator value: `{lower-case}`, as MS-VHDX §2.6.2.6
+/// asks for `parent_linkage` (libvhdi refuses upper-case hex digits there).
 pub fn braced(g: &Uuid) -> String {
-    format!("{{{}}}", g.hyphenated().to_string().to_uppercase())
+    format!("{{{}}}", g.hyphenated())
 }
