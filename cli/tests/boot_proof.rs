@@ -110,7 +110,9 @@ fn differencing_child_boots_with_the_parents_data() {
 /// The ESP entry of the table says "basic data" instead of "EFI system
 /// partition" (sgdisk rewrites both tables and their CRCs). OVMF boots any
 /// FAT file system it finds, so the payload may still run: the verdict must
-/// then be FAIL, naming the partition type.
+/// then be FAIL, naming the partition type. The same boot also shows that
+/// a file of the Windows partition read back with other bytes than the
+/// host expects fails its check (the expected SHA-256 of SYSTEM is spoilt).
 #[test]
 fn wrong_esp_type_fails_the_boot_proof() {
     let Some(prep) = ready() else { return };
@@ -119,7 +121,9 @@ fn wrong_esp_type_fails_the_boot_proof() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (disk, report) = build(prep, dir.path(), "good", "dynamic");
-    let e = expectations(prep, &disk, &report, dir.path());
+    let mut e = expectations(prep, &disk, &report, dir.path());
+    let system = "Windows/System32/config/SYSTEM";
+    e.spoil_ntfs_file(system);
     let (esp_n, ..) = part(&report, "esp");
     let bad = edited_copy(&disk, dir.path(), "esp-type", |raw| {
         ok(Command::new("sgdisk")
@@ -135,11 +139,19 @@ fn wrong_esp_type_fails_the_boot_proof() {
     let b = boot(&bad, "vhdx", &e, dir.path());
     match b.verdict.as_deref() {
         None => {}
-        Some(v) => assert!(
-            v.starts_with("FAIL") && v.contains(&format!("part{esp_n}.type")),
-            "{}",
-            b.summary()
-        ),
+        Some(v) => {
+            let failed: Vec<&str> = v
+                .split_once("failed:")
+                .map(|(_, l)| l.split_whitespace().collect())
+                .unwrap_or_default();
+            assert!(v.starts_with("FAIL 2/"), "{}", b.summary());
+            assert_eq!(
+                failed,
+                [format!("part{esp_n}.type"), format!("ntfs.file:{system}")],
+                "{}",
+                b.summary()
+            );
+        }
     }
 }
 

@@ -60,8 +60,18 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   log "apt-get download ${need[*]}"
   dl="$(mktemp -d "$cache/debs/.dl-XXXXXX")"
-  (cd "$dl" && apt-get download -q "${need[@]}" >&2 2>/dev/null) ||
-    (cd "$dl" && apt-get download "${need[@]}" >&2)
+  if ! (cd "$dl" && apt-get download -q "${need[@]}" >&2); then
+    rm -rf "$dl"
+    # Stale package lists name versions the archive no longer has: update
+    # them and start over (once).
+    if [ "$(id -u)" -eq 0 ] && [ -z "${BOOTPROOF_APT_UPDATED:-}" ]; then
+      log "apt-get download failed: apt-get update, then again"
+      apt-get update -qq >&2
+      BOOTPROOF_APT_UPDATED=1 exec bash "$0" "$cache"
+    fi
+    log "apt-get download ${need[*]} failed"
+    exit 2
+  fi
   mv "$dl"/*.deb "$cache/debs/"
   rmdir "$dl"
 fi

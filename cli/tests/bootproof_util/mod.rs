@@ -406,6 +406,28 @@ pub fn expectations(prep: &Prepared, disk: &Path, report: &Value, work: &Path) -
 }
 
 impl Expect {
+    /// Make the expected SHA-256 of an NTFS file wrong (one digit changed),
+    /// so that the guest's check of that file must fail.
+    pub fn spoil_ntfs_file(&mut self, path: &str) {
+        let prefix = format!("NTFS_FILE {path} ");
+        let mut found = false;
+        self.text = self
+            .text
+            .lines()
+            .map(|l| match l.strip_prefix(&prefix) {
+                Some(sum) => {
+                    found = true;
+                    let first = if sum.starts_with('0') { '1' } else { '0' };
+                    format!("{prefix}{first}{}", &sum[1..])
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        assert!(found, "no NTFS_FILE {path} in the expectations");
+    }
+
     /// One more file the guest must read from the Windows partition.
     pub fn add_ntfs_file(&mut self, path: &str, sha: &str) {
         assert!(!path.contains(' '));
