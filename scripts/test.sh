@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract)
+APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract gcab)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -59,7 +59,12 @@ fn map_image(wim: &Wim, image: &Image) -> Result<Mapped> {
             None => {
                 let directory = inode.is_directory();
                 let n = tree.nodes.len();
-                let mut streams = Vec::new();
+                let named = inode
+                    .streams
+                    .iter()
+                    .filter(|s| s.kind == StreamKind::Data && !s.name.is_empty())
+                    .count();
+                let mut streams = Vec::with_capacity(named + usize::from(!directory));
                 if !directory {
                     streams.push(StreamSpec::default());
                 }
@@ -498,11 +503,18 @@ pub fn apply_image_report<D: BlockDev>(
     let late = apply_overlay(&mut tree, &mut map, overlay, &mut stats, &mut ostats)?;
     let mut w = VolumeWriter::new(dev, &tree, opts)?;
     drop(tree);
-    let targets = wim::apply::stream_targets(wim, image, |ino, si| map.contains_key(&(ino, si)))?;
-    let mut by_hash: HashMap<[u8; 20], Vec<(usize, usize)>> = HashMap::new();
-    for (h, v) in &targets.by_hash {
-        by_hash.insert(*h, v.iter().filter_map(|k| map.get(k).copied()).collect());
+    let mut targets =
+        wim::apply::stream_targets(wim, image, |ino, si| map.contains_key(&(ino, si)))?;
+    // Convert in place and free what is no longer needed: memory per file
+    // is the budget at this scale.
+    let mut by_hash: HashMap<[u8; 20], Vec<(usize, usize)>> =
+        HashMap::with_capacity(targets.by_hash.len());
+    for (h, v) in std::mem::take(&mut targets.by_hash) {
+        let mut t: Vec<(usize, usize)> = v.iter().filter_map(|k| map.get(k).copied()).collect();
+        t.shrink_to_fit();
+        by_hash.insert(h, t);
     }
+    drop(map);
     stats.bytes = targets.total_bytes + ostats.bytes;
     let mut sink = Sink {
         w: &mut w,

@@ -384,7 +384,7 @@ impl<D: BlockDev> VolumeWriter<D> {
                 })?,
                 None => secure::FIRST_ID + 1,
             };
-            let mut streams: Vec<PStream> = Vec::new();
+            let mut streams: Vec<PStream> = Vec::with_capacity(n.streams.len());
             for s in &n.streams {
                 if s.data.as_ref().is_some_and(|d| d.len() as u64 != s.size) {
                     return Err(Error::Unsupported(format!(
@@ -926,6 +926,19 @@ impl<D: BlockDev> VolumeWriter<D> {
             )));
         }
         me.used = used;
+        // Directory INDX blocks are final now: write them and keep only
+        // their count (4 KiB each would otherwise stay in memory per block
+        // until `finish`).
+        for i in 0..me.nodes.len() {
+            if let Some(d) = &me.nodes[i].dir {
+                me.write_index_blocks(&d.built, d.lcn)?;
+            }
+            if let Some(d) = &mut me.nodes[i].dir {
+                for b in &mut d.built.blocks {
+                    *b = Vec::new();
+                }
+            }
+        }
         Ok(me)
     }
 
@@ -1492,9 +1505,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         self.write_index_blocks(&self.rparse.built, self.rparse.lcn)?;
         self.write_index_blocks(&self.objid.built, self.objid.lcn)?;
         for p in &self.nodes {
-            if let Some(d) = &p.dir {
-                self.write_index_blocks(&d.built, d.lcn)?;
-            }
+            // (Directory INDX blocks were written by `new`.)
             // Data given inline, then zero the tail of the last cluster.
             for s in &p.streams {
                 if !s.resident && !s.buf.is_empty() {

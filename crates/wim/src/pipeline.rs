@@ -225,6 +225,9 @@ fn produce(
             .sum();
         let mut buf = back.try_recv().unwrap_or_default();
         buf.clear();
+        // Exactly what the window needs: a recycled buffer a little too
+        // small must not double.
+        buf.reserve_exact(total);
         buf.resize(total, 0);
         // Split the window buffer into one slice per chunk.
         let mut slices = Vec::with_capacity(w.len());
