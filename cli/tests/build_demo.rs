@@ -10,16 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::*;
 
-fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo")
-}
-
 fn demo_spec() -> PathBuf {
     demo_dir().join("nano-container-host.toml")
-}
-
-fn tools(list: &[&str]) -> bool {
-    list.iter().all(|t| have(t))
 }
 
 /// Build the demo into `out`, returning the JSON report.
@@ -33,22 +25,6 @@ fn build(out: &Path, report: &Path) -> serde_json::Value {
         .arg("--json-report")
         .arg(report));
     serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
-}
-
-/// Cut `len` bytes at `start` out of `raw` into `to`.
-fn cut(raw: &Path, start: u64, len: u64, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut f = std::fs::File::open(raw).unwrap();
-    f.seek(SeekFrom::Start(start)).unwrap();
-    let mut o = std::fs::File::create(to).unwrap();
-    let mut left = len;
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        f.read_exact(&mut buf[..n]).unwrap();
-        o.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
 }
 
 fn part(report: &serde_json::Value, role: &str) -> (u64, u64, String) {

@@ -25,30 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
 
-fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo")
-}
-
-fn tools(list: &[&str]) -> bool {
-    list.iter().all(|t| have(t))
-}
-
-/// Cut `len` bytes at `start` out of `raw` into `to`.
-fn cut(raw: &Path, start: u64, len: u64, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut f = std::fs::File::open(raw).unwrap();
-    f.seek(SeekFrom::Start(start)).unwrap();
-    let mut o = std::fs::File::create(to).unwrap();
-    let mut left = len;
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        f.read_exact(&mut buf[..n]).unwrap();
-        o.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
-}
-
 /// The Windows partition of a raw build output, as a file.
 fn windows_partition(raw: &Path, report: &serde_json::Value, to: &Path) {
     let p = report["disk"]["partitions"]

@@ -152,3 +152,30 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
     }
 }
+
+/// Are all these tools on PATH? Reports each missing one.
+pub fn tools(list: &[&str]) -> bool {
+    list.iter().all(|t| have(t))
+}
+
+/// The embedded demo (`fixtures/demo`).
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo")
+}
+
+/// Copy `len` bytes at `start` of `raw` into the file `to` (a partition
+/// cut out of a raw disk image).
+pub fn cut(raw: &Path, start: u64, len: u64, to: &Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::File::open(raw).unwrap();
+    f.seek(SeekFrom::Start(start)).unwrap();
+    let mut o = std::fs::File::create(to).unwrap();
+    let mut left = len;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        f.read_exact(&mut buf[..n]).unwrap();
+        o.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+}
