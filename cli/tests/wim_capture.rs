@@ -233,7 +233,7 @@ fn unsupported_compression_is_a_clear_error() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
-    for c in ["lzx", "lzms"] {
+    for c in ["lzms"] {
         let wim = t.path().join(format!("{c}.wim"));
         let out = run(wimforge()
             .args(["wim", "capture"])
@@ -433,8 +433,9 @@ fn append_to_real_wims_of_every_format_keeps_them_valid() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src);
-    // LZX/LZMS: no compressor yet, so the new data is stored uncompressed
-    // (valid in any WIM; a warning says so). XPRESS WIMs get XPRESS data.
+    // LZMS: no compressor yet, so the new data is stored uncompressed
+    // (valid in any WIM; a warning says so). XPRESS and LZX WIMs get data
+    // in their own format.
     for (name, images) in [
         ("LZX.wim", 1u32),
         ("XPRESS.wim", 1),

@@ -81,7 +81,8 @@ pub enum WimCommand {
         wim: PathBuf,
         #[command(flatten)]
         image: CaptureArgs,
-        /// Compression: none, xpress, lzx or lzms (lzx and lzms: not yet).
+        /// Compression: none, xpress, lzx (also lzx:fast, lzx:thorough) or
+        /// lzms (not yet).
         #[arg(long, default_value = "none")]
         compress: String,
         /// Chunk size of compressed resources (power of two, 4096 and up).
@@ -475,11 +476,15 @@ fn capture_cmd(
     append: bool,
 ) -> CmdResult {
     use wim::codec::CompressionType;
+    use wim::write::lzx_compress::Level as LzxLevel;
     use wim::write::{scan_dir, CaptureOptions, WimWriter, WriteOptions};
-    let compression = match compress.to_ascii_lowercase().as_str() {
-        "none" => CompressionType::None,
-        "xpress" => CompressionType::Xpress,
-        "lzx" | "lzms" => {
+    let (compression, lzx_level) = match compress.to_ascii_lowercase().as_str() {
+        "none" => (CompressionType::None, None),
+        "xpress" => (CompressionType::Xpress, None),
+        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal)),
+        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast)),
+        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough)),
+        "lzms" => {
             return Err(format!(
                 "--compress {compress}: not supported yet (no {compress} compressor has been \
                  written); use --compress none"
@@ -487,9 +492,10 @@ fn capture_cmd(
             .into())
         }
         _ => {
-            return Err(
-                format!("--compress {compress}: unknown format (none, xpress, lzx, lzms)").into(),
+            return Err(format!(
+                "--compress {compress}: unknown format (none, xpress, lzx[:fast|:thorough], lzms)"
             )
+            .into())
         }
     };
     if let Some(cs) = chunk_size {
@@ -511,7 +517,13 @@ fn capture_cmd(
     let opts = WriteOptions {
         compression,
         chunk_size: chunk_size.unwrap_or(0),
-        compressor: wim::write::compressor_for(compression),
+        compressor: {
+            let cs = chunk_size.unwrap_or(wim::write::writer::DEFAULT_CHUNK_SIZE);
+            match lzx_level {
+                Some(level) => wim::write::lzx_factory(cs, level),
+                None => wim::write::compressor_for_chunk_size(compression, cs),
+            }
+        },
         threads: a.threads,
         integrity: a.check,
         fixed_time: fixed,

@@ -1,4 +1,5 @@
-//! Decompressors for the three WIM compression formats.
+//! Decompressors for the three WIM compression formats, and the XPRESS and
+//! LZX compressors ([`xpress_compress`], [`lzx_compress`]).
 //!
 //! Each format lives in its own module. A WIM resource is split into chunks
 //! that are compressed independently (wimlib's format notes, "resource.c"
@@ -11,6 +12,7 @@
 pub(crate) mod huffman;
 pub mod lzms;
 pub mod lzx;
+pub mod lzx_compress;
 pub mod xpress;
 pub mod xpress_compress;
 
@@ -47,6 +49,16 @@ impl CompressionType {
             2 => Some(CompressionType::Lzx),
             3 => Some(CompressionType::Lzms),
             _ => None,
+        }
+    }
+
+    /// Smallest chunk size wimlib accepts for this format in a WIM
+    /// (`wim_ctype_info` in wimlib's `wim.c`); our writer keeps to it.
+    pub fn min_chunk_size(self) -> usize {
+        match self {
+            CompressionType::None => 0,
+            CompressionType::Xpress => 1 << 12,
+            CompressionType::Lzx | CompressionType::Lzms => 1 << 15,
         }
     }
 

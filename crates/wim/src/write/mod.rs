@@ -20,6 +20,7 @@ pub mod resource;
 pub mod writer;
 pub mod xml;
 
+pub use crate::codec::lzx_compress;
 pub use crate::codec::xpress_compress;
 
 pub use capture::{scan_dir, CaptureOptions};
@@ -29,16 +30,54 @@ pub use writer::{WimWriter, WriteOptions, WriteSummary};
 
 use crate::codec::CompressionType;
 
-/// A compressor factory for `ctype`, or `None` when no compressor for it
-/// exists yet (LZX and LZMS so far).
+/// A compressor factory for `ctype` at its default level, for WIMs with
+/// the default chunk size ([`writer::DEFAULT_CHUNK_SIZE`]), or `None` when
+/// no compressor for it exists yet (LZMS so far). For other chunk sizes use
+/// [`compressor_for_chunk_size`]: an LZX compressor must know the WIM's
+/// chunk size.
 pub fn compressor_for(ctype: CompressionType) -> Option<CompressorFactory> {
+    compressor_for_chunk_size(ctype, writer::DEFAULT_CHUNK_SIZE)
+}
+
+/// A compressor factory for `ctype` at its default level, for a WIM whose
+/// chunk size is `chunk_size`; `None` when no compressor for `ctype` exists
+/// yet (LZMS) or `chunk_size` is out of the format's range.
+pub fn compressor_for_chunk_size(
+    ctype: CompressionType,
+    chunk_size: u32,
+) -> Option<CompressorFactory> {
     match ctype {
         CompressionType::Xpress => Some(std::sync::Arc::new(|| {
             Box::new(xpress_compress::XpressCompressor::new(
                 xpress_compress::Level::Fast,
             )) as Box<dyn Compressor>
         })),
+        CompressionType::Lzx => lzx_factory(chunk_size, lzx_compress::Level::default()),
         _ => None,
+    }
+}
+
+/// A factory of LZX compressors at `level` for a WIM whose chunk size is
+/// `chunk_size` (1 byte to 2 MiB; WIMs use 32 KiB to 2 MiB).
+pub fn lzx_factory(chunk_size: u32, level: lzx_compress::Level) -> Option<CompressorFactory> {
+    let cs = chunk_size as usize;
+    lzx_compress::LzxCompressor::new(cs, level).ok()?;
+    Some(std::sync::Arc::new(move || {
+        match lzx_compress::LzxCompressor::new(cs, level) {
+            Ok(c) => Box::new(c) as Box<dyn Compressor>,
+            // Checked above; storing chunks raw is valid anyway.
+            Err(_) => Box::new(StoreRaw),
+        }
+    }))
+}
+
+/// Stores every chunk raw.
+struct StoreRaw;
+
+impl Compressor for StoreRaw {
+    fn compress(&mut self, _input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        out.clear();
+        None
     }
 }
 

@@ -149,10 +149,13 @@ fn build_pool(threads: usize) -> Result<rayon::ThreadPool> {
 
 fn check_chunk_size(ctype: CompressionType, cs: u32) -> Result<()> {
     if ctype != CompressionType::None
-        && (!cs.is_power_of_two() || cs < 4096 || cs as usize > ctype.max_chunk_size())
+        && (!cs.is_power_of_two()
+            || (cs as usize) < ctype.min_chunk_size()
+            || cs as usize > ctype.max_chunk_size())
     {
         return Err(Error::Refused(format!(
-            "chunk size {cs} is not valid for {ctype} (a power of two from 4096 to {})",
+            "chunk size {cs} is not valid for {ctype} (a power of two from {} to {})",
+            ctype.min_chunk_size(),
             ctype.max_chunk_size()
         )));
     }
@@ -264,13 +267,20 @@ impl WimWriter {
         }
         let ctype = h.compression().map_err(|e| e.in_file(path))?;
         let mut warnings = Vec::new();
+        // The caller's compressor only if it was made for this format and
+        // chunk size (LZX's window depends on the chunk size).
+        let opts_chunk = if opts.chunk_size == 0 {
+            DEFAULT_CHUNK_SIZE
+        } else {
+            opts.chunk_size
+        };
         let compressor = match ctype {
             CompressionType::None => None,
             t => opts
                 .compressor
                 .clone()
-                .filter(|_| opts.compression == t)
-                .or_else(|| super::compressor_for(t)),
+                .filter(|_| opts.compression == t && opts_chunk == h.chunk_size)
+                .or_else(|| super::compressor_for_chunk_size(t, h.chunk_size)),
         };
         if compressor.is_none() && ctype != CompressionType::None {
             warnings.push(format!(

@@ -1,0 +1,220 @@
+//! The fast level: hash chains over 3-byte prefixes and lazy matching.
+//!
+//! At each position the longest match within the search depth and the
+//! longest recent-offset match are compared by an estimated saving in bits
+//! (8 per covered byte, minus the match's approximate price: recent
+//! offsets are cheap, far offsets pay their extra bits); one position of
+//! lookahead decides whether a literal now buys a better match next.
+
+use super::bitwriter::BitWriter;
+use super::near_optimal::MAX_BLOCK;
+use super::{
+    load_u32, main_symbol, match_len, slot_of, Core, Seq, EXTRA_BITS, MAX_MATCH, MIN_ALIGNED_SLOT,
+    MIN_SECONDARY_LEN,
+};
+
+const HASH_BITS: u32 = 15;
+const NONE: u32 = u32::MAX;
+
+pub(crate) struct HcFinder {
+    head: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+impl HcFinder {
+    pub(crate) fn new(max_chunk: usize) -> Self {
+        HcFinder {
+            head: vec![NONE; 1 << HASH_BITS],
+            prev: vec![NONE; max_chunk],
+        }
+    }
+
+    #[inline(always)]
+    fn hash(d: &[u8], i: usize) -> usize {
+        ((load_u32(d, i) & 0xFF_FFFF).wrapping_mul(0x1E35_A7BD) >> (32 - HASH_BITS)) as usize
+    }
+
+    /// Insert position `i` (needs 4 readable bytes).
+    #[inline(always)]
+    fn insert(&mut self, d: &[u8], i: usize) {
+        let h = Self::hash(d, i);
+        self.prev[i] = self.head[h];
+        self.head[h] = i as u32;
+    }
+
+    /// Longest match at `i` (not yet inserted) up to `max_len`, offsets at
+    /// most `max_off`: `(len, offset)`, len 0 if none of 3 or more.
+    #[inline(always)]
+    fn longest(
+        &self,
+        d: &[u8],
+        i: usize,
+        max_len: usize,
+        nice: usize,
+        depth: u32,
+        max_off: usize,
+    ) -> (usize, usize) {
+        let mut best = (0usize, 0usize);
+        let mut cand = self.head[Self::hash(d, i)];
+        let mut left = depth;
+        let first = load_u32(d, i) & 0xFF_FFFF;
+        while cand != NONE && left > 0 {
+            let c = cand as usize;
+            if i - c > max_off {
+                break;
+            }
+            // Quick reject on the byte that would extend the best.
+            if d[c + best.0.min(max_len - 1)] == d[i + best.0.min(max_len - 1)]
+                && load_u32(d, c) & 0xFF_FFFF == first
+            {
+                let l = match_len(d, c, i, 3, max_len);
+                if l > best.0 {
+                    best = (l, i - c);
+                    if l >= nice {
+                        break;
+                    }
+                }
+            }
+            cand = self.prev[c];
+            left -= 1;
+        }
+        best
+    }
+}
+
+/// Approximate bits saved by a match of `len` costing `bits`.
+#[inline(always)]
+fn gain(len: usize, bits: i32) -> i32 {
+    8 * len as i32 - bits
+}
+
+/// Approximate price in bits of an explicit-offset match.
+#[inline(always)]
+fn explicit_bits(len: usize, off: usize) -> i32 {
+    let slot = slot_of(off as u32 + 2);
+    9 + i32::from(EXTRA_BITS[slot]) + if len >= MIN_SECONDARY_LEN { 4 } else { 0 }
+}
+
+/// Approximate price in bits of a recent-offset match.
+#[inline(always)]
+fn rep_bits(len: usize, r: usize) -> i32 {
+    6 + r as i32 + if len >= MIN_SECONDARY_LEN { 4 } else { 0 }
+}
+
+/// Best candidate at `i`: `(gain, len, adj)` with adj the recent index
+/// (0..=2) or offset + 2; gain <= 0 means "take a literal".
+#[inline(always)]
+fn best_at(core: &Core, f: &HcFinder, i: usize, rec: &[u32; 3], n: usize) -> (i32, usize, u32) {
+    let d = &core.buf[..];
+    let max_len = (n - i).min(MAX_MATCH);
+    let nice = core.params.nice.min(max_len);
+    let mut best = (0i32, 0usize, 0u32);
+    if max_len < 4 {
+        return best;
+    }
+    for (r, &off) in rec.iter().enumerate() {
+        let off = off as usize;
+        if off <= i && d[i] == d[i - off] && d[i + 1] == d[i + 1 - off] {
+            let len = match_len(d, i - off, i, 2, max_len);
+            let g = gain(len, rep_bits(len, r));
+            if g > best.0 {
+                best = (g, len, r as u32);
+            }
+        }
+    }
+    if best.1 >= nice {
+        return best;
+    }
+    let (len, off) = f.longest(d, i, max_len, nice, core.params.depth, core.max_off);
+    if len >= 3 && !rec.contains(&(off as u32)) {
+        let g = gain(len, explicit_bits(len, off));
+        if g > best.0 {
+            best = (g, len, off as u32 + 2);
+        }
+    }
+    best
+}
+
+/// Compress `core.buf` into `w` at the fast level; false if the output
+/// already exceeds the input.
+pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>) -> bool {
+    let n = core.buf.len();
+    f.head.fill(NONE);
+    let mut rec = [1u32; 3];
+    let mut start = 0usize;
+    let mut i = 0usize;
+    while start < n {
+        let end = n.min(start + MAX_BLOCK);
+        core.freqs.clear();
+        core.seqs.clear();
+        let mut lit_start = i;
+        while i < end {
+            let mut cur = best_at(core, f, i, &rec, end);
+            if i + 4 <= n {
+                f.insert(&core.buf, i);
+            }
+            if cur.0 <= 0 {
+                core.freqs.main[core.buf[i] as usize] += 1;
+                i += 1;
+                continue;
+            }
+            // Lazy step: a literal now, a better match next?
+            while cur.1 < core.params.nice && i + 1 < end {
+                let next = best_at(core, f, i + 1, &rec, end);
+                if next.0 > cur.0 + 6 {
+                    core.freqs.main[core.buf[i] as usize] += 1;
+                    i += 1;
+                    if i + 4 <= n {
+                        f.insert(&core.buf, i);
+                    }
+                    cur = next;
+                } else {
+                    break;
+                }
+            }
+            let (_, len, adj) = cur;
+            let slot = if adj < 3 {
+                let r = adj as usize;
+                rec.swap(0, r);
+                r
+            } else {
+                rec[2] = rec[1];
+                rec[1] = rec[0];
+                rec[0] = adj - 2;
+                let s = slot_of(adj);
+                if s >= MIN_ALIGNED_SLOT {
+                    core.freqs.aligned[(adj & 7) as usize] += 1;
+                }
+                s
+            };
+            let sym = main_symbol(slot, len);
+            core.freqs.main[sym] += 1;
+            if len >= MIN_SECONDARY_LEN {
+                core.freqs.len[len - MIN_SECONDARY_LEN] += 1;
+            }
+            core.seqs.push(Seq {
+                lits: (i - lit_start) as u32,
+                len: len as u16,
+                main_sym: sym as u16,
+                adj,
+            });
+            for j in i + 1..i + len {
+                if j + 4 <= n {
+                    f.insert(&core.buf, j);
+                }
+            }
+            i += len;
+            lit_start = i;
+        }
+        core.seqs.push(Seq {
+            lits: (i - lit_start) as u32,
+            ..Seq::default()
+        });
+        core.flush_block(w, start, i);
+        if w.len() >= n {
+            return false;
+        }
+        start = i;
+    }
+    true
+}
