@@ -27,7 +27,7 @@ use std::process::Command;
 use support::*;
 
 fn ready() -> Option<&'static Prepared> {
-    if !tools() {
+    if !boot_tools() {
         return None;
     }
     prepared()

@@ -43,10 +43,6 @@ pub fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-pub fn demo_dir() -> PathBuf {
-    repo_dir().join("fixtures/demo")
-}
-
 fn cache_dir() -> PathBuf {
     std::env::var_os("WIMFORGE_BOOTPROOF_CACHE")
         .map(PathBuf::from)
@@ -54,8 +50,8 @@ fn cache_dir() -> PathBuf {
 }
 
 /// Outside tools every boot-proof test needs (reported when missing).
-pub fn tools() -> bool {
-    [
+pub fn boot_tools() -> bool {
+    tools(&[
         "qemu-system-x86_64",
         "qemu-img",
         "ntfscat",
@@ -66,10 +62,7 @@ pub fn tools() -> bool {
         "apt-get",
         "dpkg-deb",
         "sha256sum",
-    ]
-    .iter()
-    .all(|t| have(t))
-        && ovmf().is_some()
+    ]) && ovmf().is_some()
 }
 
 /// OVMF code and variable-store templates (Debian package `ovmf`); the
