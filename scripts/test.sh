@@ -5,17 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract gcab)
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract gcab qemu-system-x86 ovmf binutils fuse3)
+install_missing() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+}
+install_missing
+# Debian 12's qemu-system-x86 (7.2) breaks a newer qemu-utils (some machine
+# images carry 10.0 from backports) and apt removes it: a second pass puts
+# Debian's qemu-utils back. Every test works with either qemu-img.
+install_missing
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
