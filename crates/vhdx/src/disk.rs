@@ -236,6 +236,23 @@ pub(crate) fn describe_header(h: &std::result::Result<Header, HeaderProblem>) ->
 /// Locate and decode the log's active sequence when the header asks for
 /// replay. `Ok(None)`: the log is clean.
 fn load_log(dev: &dyn BlockDev, name: &str, h: &Header) -> Result<Option<log::ActiveSequence>> {
+    // Checked on every open, not only before a replay: a clean header still
+    // says where the next log entries go and bounds where the file's
+    // structures end (§2.2.2: LogOffset and LogLength are multiples of 1 MiB).
+    if h.log_offset % MIB != 0
+        || h.log_length as u64 % MIB != 0
+        || h.log_offset.checked_add(h.log_length as u64).is_none()
+    {
+        return Err(Error::corrupt(
+            name,
+            "header",
+            h.log_offset,
+            format!(
+                "log of {} bytes at {:#x} is not 1 MiB aligned or ends past 2^64",
+                h.log_length, h.log_offset
+            ),
+        ));
+    }
     if h.log_guid.is_nil() {
         return Ok(None);
     }
@@ -581,7 +598,14 @@ impl Vhdx {
                 end = end.max(be.file_offset().saturating_add(sz));
             }
         }
-        let file_end = round_up(end, MIB);
+        let file_end = end.checked_next_multiple_of(MIB).ok_or_else(|| {
+            Error::corrupt(
+                name,
+                "header",
+                0,
+                format!("file structures end at {end:#x}, past 2^64"),
+            )
+        })?;
         if header.log_guid != Uuid::nil() && writable {
             // Replayed above: clear the log GUID (§2.3.3).
             header.log_guid = Uuid::nil();
