@@ -19,9 +19,11 @@
 //!   three recent offsets;
 //! * [`Level::Normal`] (the default) and [`Level::Thorough`]: a
 //!   binary-tree match finder feeding a minimum-cost path search over all
-//!   literal/match choices of a block, recent-offset matches included,
-//!   under a bit-cost model taken first from a quick greedy parse and then
-//!   refined from the Huffman codes of the previous pass.
+//!   literal/match choices of a block (recent-offset matches, and an
+//!   explicit match followed by a literal and the same offset again,
+//!   included), under a bit-cost model taken from a quick greedy parse;
+//!   the thorough level searches deeper and repeats the path search with
+//!   costs from the Huffman codes of the previous pass.
 //!
 //! The output depends only on the chunk bytes, the level and the window
 //! (chunk) size, never on threads or earlier chunks.
@@ -180,10 +182,11 @@ pub enum Level {
     /// Hash chains with lazy matching: several times faster than
     /// [`Level::Normal`], a few percent larger.
     Fast,
-    /// Near-optimal parsing (the default).
+    /// Near-optimal parsing, one pass (the default).
     #[default]
     Normal,
-    /// Near-optimal parsing with deeper searches and more passes.
+    /// Near-optimal parsing with deeper searches and three passes: about
+    /// twice the time of [`Level::Normal`] for about 1% less output.
     Thorough,
 }
 
@@ -290,12 +293,12 @@ impl LzxCompressor {
             Level::Normal => Params {
                 depth: 24,
                 nice: 48,
-                passes: 2,
+                passes: 1,
             },
             Level::Thorough => Params {
-                depth: 64,
-                nice: 128,
-                passes: 4,
+                depth: 48,
+                nice: 96,
+                passes: 3,
             },
         };
         let finder = if level == Level::Fast {

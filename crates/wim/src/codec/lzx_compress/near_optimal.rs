@@ -47,8 +47,15 @@ struct Node {
 }
 
 /// Queues are kept for the last `RING` nodes only: an arrival reaches back
-/// at most `MAX_MATCH` nodes.
-const RING: usize = 512;
+/// at most `2 * MAX_MATCH + 1` nodes (a gap match).
+const RING: usize = 1024;
+/// Item flag of a "gap match": an explicit-offset match, one literal, then
+/// a match at the same offset (R0), arriving as one step; the low bits hold
+/// the R0 match's length. The first match (`len | adj << 9`) waits in a
+/// side ring until the node is final, then moves to the previous node's
+/// `cost` (no longer needed by then, and that node is inside the R0 match,
+/// so never on the path through this one).
+const GAP: u32 = 1 << 31;
 
 pub(crate) struct State {
     cache: Vec<Match>,
@@ -233,12 +240,12 @@ pub(crate) fn compress<P: Pos>(
                         &mut st.cache,
                     );
                     let nm = st.cache.len() - hdr - 1;
-                    st.cache[hdr].len = nm as u32;
+                    st.cache[hdr] = Match::new(nm, 0);
                     if pos >= next_obs {
                         if best >= 3 {
                             let m = st.cache[st.cache.len() - 1];
                             gq = observe_match(&mut st.greedy, m, gq);
-                            next_obs = pos + m.len as usize;
+                            next_obs = pos + m.len();
                         } else {
                             st.greedy.main[d[pos] as usize] += 1;
                             next_obs = pos + 1;
@@ -293,17 +300,17 @@ pub(crate) fn compress<P: Pos>(
 /// Count a greedy match into `f` (recent offsets recognised through the
 /// greedy parse's own queue `q`); returns the new queue.
 fn observe_match(f: &mut Freqs, m: Match, q: Queue) -> Queue {
-    let len = m.len as usize;
-    let off = m.off as usize;
+    let len = m.len();
+    let off = m.off();
     let (slot, nq) = match (0..3).find(|&r| queue_get(q, r) == off) {
         Some(r) => (r, queue_swap(q, r)),
         None => {
-            let adj = m.off + 2;
+            let adj = m.off() as u32 + 2;
             let slot = slot_of(adj);
             if slot >= MIN_ALIGNED_SLOT {
                 f.aligned[(adj & 7) as usize] += 1;
             }
-            (slot, queue_push(q, m.off))
+            (slot, queue_push(q, m.off() as u32))
         }
     };
     f.main[main_symbol(slot, len)] += 1;
@@ -317,43 +324,48 @@ fn observe_match(f: &mut Freqs, m: Match, q: Queue) -> Queue {
 /// `st.end_queue`.
 fn min_cost_path(d: &[u8], start: usize, end: usize, st: &mut State, q0: Queue) {
     let l = end - start;
-    let d = &d[..end];
+    if end > d.len() || st.nodes.len() <= l || st.costs.matches.len() < MAX_SLOTS * LENS {
+        return;
+    }
     let nodes = &mut st.nodes[..=l];
-    let costs = &st.costs;
-    let matches: &[u32; MAX_SLOTS * LENS] = match costs.matches[..].try_into() {
-        Ok(m) => m,
-        Err(_) => return,
-    };
-    let mut cache = &st.cache[..];
     for n in nodes.iter_mut() {
         n.cost = INF;
     }
     nodes[0].cost = 0;
-    let mut ring = [0 as Queue; RING];
-    ring[0] = q0;
+    // All node accesses below go through `np`: nodes i..=i + max_len with
+    // max_len <= l - i, so within the l + 1 nodes.
     let np = nodes.as_mut_ptr();
+    let dp = d.as_ptr();
+    let rows = st.costs.matches.as_ptr();
+    let main = &st.costs.main;
+    let aligned = &st.costs.aligned;
+    let cache = &st.cache[..];
+    let mut ci = 0usize;
+    let mut ring = [0 as Queue; RING];
+    let mut gap_ring = [0u32; RING];
+    ring[0] = q0;
     for i in 0..l {
         let p = start + i;
-        let Some((hdr, rest)) = cache.split_first() else {
+        let Some(hdr) = cache.get(ci) else {
             break;
         };
-        let nm = (hdr.len as usize).min(rest.len());
-        let (ms, rest) = rest.split_at(nm);
-        cache = rest;
-        let c0 = nodes[i].cost;
+        let nm = hdr.len();
+        let Some(ms) = cache.get(ci + 1..ci + 1 + nm) else {
+            break;
+        };
+        ci += 1 + nm;
+        // SAFETY: i <= l.
+        let c0 = unsafe { (*np.add(i)).cost };
         let q = ring[i % RING];
         let max_len = (l - i).min(MAX_MATCH);
         if nm > 0 && max_len >= MIN_MATCH {
             // SAFETY (for every `relax` below): the nodes reached are
-            // i + k for k in next..=len with len <= max_len, so at most
-            // i + max_len <= l < nodes.len(); the cost rows are indexed by
-            // k - 2 <= MAX_MATCH - 2 < LENS within row `slot` < MAX_SLOTS
-            // of `matches` (MAX_SLOTS * LENS entries).
+            // i + k for k <= max_len, at most l; the cost rows are indexed
+            // by k - 2 <= MAX_MATCH - 2 < LENS within row `slot` <
+            // MAX_SLOTS of `rows` (MAX_SLOTS * LENS entries, checked).
             let here = unsafe { np.add(i) };
             let mut next = MIN_MATCH;
-            // p + 1 < end = d.len() as max_len >= 2.
-            let dp = d.as_ptr();
-            // SAFETY: p + 2 <= d.len().
+            // SAFETY: p + 2 <= end <= d.len() as max_len >= 2.
             let cur2 = unsafe { dp.add(p).cast::<u16>().read_unaligned() };
             for r in 0..3 {
                 let off = queue_get(q, r);
@@ -363,51 +375,73 @@ fn min_cost_path(d: &[u8], start: usize, end: usize, st: &mut State, q0: Queue) 
                 }
                 let len = match_len(d, p - off, p, 2, max_len);
                 if len >= next {
-                    unsafe {
-                        relax(
-                            here,
-                            matches.as_ptr().add(r * LENS),
-                            next,
-                            len,
-                            c0,
-                            (r as u32) << 9,
-                        )
-                    };
+                    unsafe { relax(here, rows.add(r * LENS), next, len, c0, (r as u32) << 9) };
                     next = len + 1;
                 }
             }
+            let mut longest = None;
             for m in ms {
-                let ml = (m.len as usize).min(max_len);
+                let ml = m.len().min(max_len);
                 if ml < next {
                     continue;
                 }
-                let adj = m.off + 2;
+                let adj = m.off() as u32 + 2;
                 let slot = slot_of(adj).min(MAX_SLOTS - 1);
                 let base = if slot >= MIN_ALIGNED_SLOT {
-                    c0 + costs.aligned[(adj & 7) as usize]
+                    c0 + aligned[(adj & 7) as usize]
                 } else {
                     c0
                 };
-                unsafe {
-                    relax(
-                        here,
-                        matches.as_ptr().add(slot * LENS),
-                        next,
-                        ml,
-                        base,
-                        adj << 9,
-                    )
-                };
+                let row = unsafe { rows.add(slot * LENS) };
+                unsafe { relax(here, row, next, ml, base, adj << 9) };
                 next = ml + 1;
+                longest = Some((ml, m.off(), adj, base, row));
+            }
+            // The longest explicit match, a literal, then R0 again.
+            if let Some((ml, off, adj, base, row)) = longest {
+                let lit = p + ml;
+                // At least the literal and two bytes of R0 match left:
+                // lit + 3 <= end; off <= p as for any found match.
+                // SAFETY: both 2-byte reads end at or before lit + 3.
+                if l - i >= ml + 3
+                    && off <= p
+                    && unsafe {
+                        dp.add(lit + 1).cast::<u16>().read_unaligned()
+                            == dp.add(lit + 1 - off).cast::<u16>().read_unaligned()
+                    }
+                {
+                    // SAFETY: ml - 2 < LENS.
+                    let cost = base + unsafe { *row.add(ml - MIN_MATCH) };
+                    let r0_max = (l - i - ml - 1).min(MAX_MATCH);
+                    let r0 = match_len(d, lit + 1 - off, lit + 1, 2, r0_max);
+                    let total = ml + 1 + r0;
+                    // SAFETY: row 0 has LENS entries; r0 - 2 < LENS.
+                    let c = cost + main[d[lit] as usize] + unsafe { *rows.add(r0 - MIN_MATCH) };
+                    // SAFETY: i + total <= l.
+                    let n = unsafe { &mut *np.add(i + total) };
+                    if c < n.cost {
+                        n.cost = c;
+                        n.item = GAP | r0 as u32;
+                        gap_ring[(i + total) % RING] = ml as u32 | adj << 9;
+                    }
+                }
             }
         }
         // The literal, and the queue of the cheapest arrival at i + 1.
-        let c = c0 + costs.main[d[p] as usize];
-        let n1 = &mut nodes[i + 1];
+        let c = c0 + main[d[p] as usize];
+        // SAFETY: i + 1 <= l.
+        let n1 = unsafe { &mut *np.add(i + 1) };
         ring[(i + 1) % RING] = if c <= n1.cost {
             n1.cost = c;
             n1.item = 0;
             q
+        } else if n1.item & GAP != 0 {
+            let r0 = (n1.item & 511) as usize;
+            let first = gap_ring[(i + 1) % RING];
+            let len = (first & 511) as usize;
+            // SAFETY: i <= l; node i is inside the R0 part (r0 >= 2).
+            unsafe { (*np.add(i)).cost = first };
+            queue_push(ring[(i - r0 - len) % RING], (first >> 9) - 2)
         } else {
             let len = (n1.item & 511) as usize;
             let adj = n1.item >> 9;
@@ -430,7 +464,8 @@ fn min_cost_path(d: &[u8], start: usize, end: usize, st: &mut State, q0: Queue) 
 /// `here + to` must be a node and `row` must have `to - 1` entries.
 #[inline(always)]
 unsafe fn relax(here: *mut Node, row: *const u32, from: usize, to: usize, base: u32, tag: u32) {
-    for k in from..=to {
+    // (An exclusive range: `from..=to` costs extra work per step.)
+    for k in from..to + 1 {
         let n = &mut *here.add(k);
         let v = base + *row.add(k - MIN_MATCH);
         if v < n.cost {
@@ -457,12 +492,29 @@ fn tally_path(
     path.clear();
     let mut j = l;
     while j > 0 {
-        let it = nodes[j].item;
-        let len = (it & 511) as usize;
+        let mut it = nodes[j].item;
+        let mut len = (it & 511) as usize;
         if len == 0 {
             f.main[d[start + j - 1] as usize] += 1;
             j -= 1;
             continue;
+        }
+        if it & GAP != 0 {
+            // The R0 match and the literal; then the first match below.
+            f.main[main_symbol(0, len)] += 1;
+            if len >= MIN_SECONDARY_LEN {
+                f.len[len - MIN_SECONDARY_LEN] += 1;
+            }
+            path.push(((j - len) as u32, len as u32, main_symbol(0, len) as u32));
+            it = nodes[j - 1].cost;
+            j -= len + 1;
+            f.main[d[start + j] as usize] += 1;
+            len = (it & 511) as usize;
+            if len < MIN_MATCH || len > j {
+                // Not a gap node after all: cannot happen for a path the
+                // search built; stop rather than mis-walk.
+                break;
+            }
         }
         let adj = it >> 9;
         let slot = if adj < 3 {
