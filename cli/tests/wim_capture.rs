@@ -233,18 +233,17 @@ fn unsupported_compression_is_a_clear_error() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
-    for c in ["lzms"] {
-        let wim = t.path().join(format!("{c}.wim"));
-        let out = run(wimforge()
-            .args(["wim", "capture"])
-            .arg(&src)
-            .arg(&wim)
-            .args(["--compress", c]));
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not supported yet"), "{err}");
-        assert!(!wim.exists());
-    }
+    // No LZMS compressor yet.
+    let wim = t.path().join("lzms.wim");
+    let out = run(wimforge()
+        .args(["wim", "capture"])
+        .arg(&src)
+        .arg(&wim)
+        .args(["--compress", "lzms"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not supported yet"), "{err}");
+    assert!(!wim.exists());
     let out = run(wimforge()
         .args(["wim", "capture"])
         .arg(&src)
