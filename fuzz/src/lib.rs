@@ -104,6 +104,22 @@ impl SparseDev {
     pub fn extent_count(&self) -> usize {
         self.extents.len()
     }
+
+    /// The device as flat bytes, cut after the last non-zero extent (for
+    /// turning a sparse crash input into a raw regression file).
+    pub fn materialize(&self) -> Vec<u8> {
+        let end = self
+            .extents
+            .iter()
+            .filter(|(_, d)| d.iter().any(|&b| b != 0))
+            .map(|(o, d)| o + d.len() as u64)
+            .max()
+            .unwrap_or(0)
+            .min(self.len);
+        let mut out = vec![0u8; end as usize];
+        self.peek(0, &mut out);
+        out
+    }
 }
 
 impl BlockDev for SparseDev {

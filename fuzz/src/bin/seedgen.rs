@@ -61,8 +61,13 @@ impl Out {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 5 && args[1] == "--materialize" {
+        materialize(&args[2], Path::new(&args[3]), Path::new(&args[4]));
+        return;
+    }
     if args.len() < 2 {
         eprintln!("usage: seedgen OUT_DIR [FIXTURES_DIR]");
+        eprintln!("       seedgen --materialize vhdx|ntfs SPARSE_INPUT RAW_OUTPUT");
         std::process::exit(2);
     }
     let mut out = Out {
@@ -129,9 +134,33 @@ fn main() {
     }
     hive_seeds(&mut out, fixtures.as_deref());
     cab_seeds(&mut out, fixtures.as_deref());
+    unattend_seeds(&mut out, fixtures.as_deref());
 
     let _ = std::fs::remove_dir_all(&tmp);
     println!("seedgen: {} seeds under {}", out.count, out.root.display());
+}
+
+/// Turn a sparse-image input of the `vhdx` or `ntfs` target into the raw
+/// bytes the target's parser saw (checksums fixed as the target fixes
+/// them), cut after the last non-zero byte: regression tests feed those to
+/// the crate directly (padding the zero tail back where the length matters).
+fn materialize(target: &str, input: &Path, output: &Path) {
+    let data = std::fs::read(input).expect("read input");
+    let Some(mut img) = wimforge_fuzz::parse_sparse(&data) else {
+        eprintln!("{}: not a sparse image (already raw)", input.display());
+        std::process::exit(1);
+    };
+    if target == "vhdx" && img.flags & FLAG_FIX_CHECKSUMS != 0 {
+        wimforge_fuzz::fix_vhdx_checksums(&mut img.dev);
+    }
+    let raw = img.dev.materialize();
+    std::fs::write(output, &raw).expect("write output");
+    println!(
+        "{}: {} bytes (device of {} bytes)",
+        output.display(),
+        raw.len(),
+        blockdev::BlockDev::len(&img.dev)
+    );
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -163,26 +192,30 @@ fn read_maybe_compressed(p: &Path, cap: usize) -> Option<Vec<u8>> {
     } else {
         None
     };
-    let mut child;
-    let mut reader: Box<dyn Read> = match tool {
+    let mut child = None;
+    let reader: Box<dyn Read> = match tool {
         Some(t) => {
-            child = Command::new(t)
+            let mut c = Command::new(t)
                 .arg("-dc")
                 .arg(p)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
-            Box::new(child.stdout.take()?)
+            let out = c.stdout.take()?;
+            child = Some(c);
+            Box::new(out)
         }
         None => Box::new(std::fs::File::open(p).ok()?),
     };
-    // Stream: keep non-zero sectors (as extents) until the cap, count the rest.
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+    // Stream: keep non-zero sectors (as extents) until the cap; nothing
+    // past the largest device a sparse input may declare is read.
     let mut kept = Vec::new();
     let mut total = 0u64;
     let mut sec = vec![0u8; 512];
     let mut kept_bytes = 0usize;
-    loop {
+    while total < wimforge_fuzz::MAX_SPARSE_LEN {
         let n = read_full(&mut reader, &mut sec);
         if n == 0 {
             break;
@@ -195,6 +228,11 @@ fn read_maybe_compressed(p: &Path, cap: usize) -> Option<Vec<u8>> {
         if n < 512 {
             break;
         }
+    }
+    drop(reader);
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
     }
     // Re-encode through a flat buffer per run of adjacent sectors.
     let mut img = Vec::new();
@@ -372,8 +410,8 @@ fn wim_derived(out: &mut Out, name: &str, bytes: &[u8]) {
                     h.extend_from_slice(&((ulen - 1) as u32).to_le_bytes());
                     ("lzx", h)
                 }
-                CompressionType::Lzms if (1..=1 << 20).contains(&ulen) => {
-                    let mut h = vec![e.min(5)];
+                CompressionType::Lzms if (1..=1 << 18).contains(&ulen) => {
+                    let mut h = vec![e.min(3)];
                     h.extend_from_slice(&((ulen - 1) as u32).to_le_bytes());
                     ("lzms", h)
                 }
@@ -815,4 +853,37 @@ fn cab_codec_seeds(d: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+fn unattend_seeds(out: &mut Out, fixtures: Option<&Path>) {
+    if let Some(f) = fixtures {
+        for p in files_under(&f.join("unattend")) {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            out.put("unattend", &name, &std::fs::read(&p).expect("read fixture"));
+        }
+    }
+    // The shape Microsoft's Nano Server tooling writes (offlineServicing
+    // ComputerName and OfflineAdministratorPassword, which prepare moves).
+    let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<unattend xmlns="urn:schemas-microsoft-com:unattend" xmlns:wcm="http://schemas.microsoft.com/WMIConfig/2002/State">
+  <settings pass="offlineServicing">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS">
+      <ComputerName>NANO1</ComputerName>
+      <OfflineUserAccounts>
+        <OfflineAdministratorPassword>
+          <Value>cwBlAGMAcgBlAHQATwBmAGYAbABpAG4AZQBBAGQAbQBpAG4AaQBzAHQAcgBhAHQAbwByAFAAYQBzAHMAdwBvAHIAZAA=</Value>
+          <PlainText>false</PlainText>
+        </OfflineAdministratorPassword>
+      </OfflineUserAccounts>
+    </component>
+  </settings>
+  <settings pass="oobeSystem">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS">
+      <TimeZone>UTC</TimeZone>
+      <!-- a comment -->
+    </component>
+  </settings>
+</unattend>
+"#;
+    out.put("unattend", "generated.xml", xml.as_bytes());
 }
