@@ -71,7 +71,8 @@ impl State {
     pub(crate) fn new(max_chunk: usize) -> Self {
         let nodes = max_chunk.min(MAX_BLOCK) + 1;
         State {
-            cache: Vec::new(),
+            // About 3 matches per position are typical; more grow it.
+            cache: Vec::with_capacity(3 * nodes + MAX_MATCH),
             nodes: vec![Node::default(); nodes],
             end_queue: QUEUE_INIT,
             costs: Costs {
