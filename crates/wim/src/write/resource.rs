@@ -207,12 +207,12 @@ fn write_compressed(
     let entry = if size > u32::MAX as u64 { 8u64 } else { 4 };
     let table_len = (n - 1) * entry;
     out.write_all(&vec![0u8; table_len as usize])?;
-    // Enough chunks per batch to keep every worker busy: each batch ends
-    // with workers waiting for the last chunk, so batches of about 4 MiB
-    // (at least 4 chunks per worker, at most 256 chunks).
+    // Enough chunks per batch to keep every worker busy (4 per worker, 64
+    // at most); each batch ends with workers waiting for its last chunk,
+    // so small chunks come in batches of about 4 MiB (256 at most).
     let per_batch = (spec.pool.current_num_threads() as u64 * 4)
-        .max((4 << 20) / cs)
-        .clamp(4, 256);
+        .clamp(4, 64)
+        .max(((4 << 20) / cs).min(256));
     let mut r = src.open()?;
     let mut h = Sha1::new();
     let mut buf = vec![0u8; (per_batch * cs).min(size) as usize];
