@@ -34,6 +34,7 @@ mod bt;
 mod hc;
 mod huffman;
 mod near_optimal;
+mod split;
 
 use crate::write::resource::Compressor;
 use bitwriter::BitWriter;
@@ -232,30 +233,90 @@ pub(crate) struct Core {
     pub prev: Lens,
     pub scratch: huffman::Scratch,
     pub items: Vec<u32>,
+    pub splitter: split::Splitter,
+    /// Items of one part of a cut block.
+    pub part: Vec<Seq>,
 }
 
 impl Core {
-    /// Build the codes for the block whose items are in `self.seqs` and
-    /// counts in `self.freqs`, write it, and keep its lengths for the next
-    /// block's deltas.
+    /// Build the codes for the block `buf[start..end]` whose items are in
+    /// `self.seqs` and counts in `self.freqs`, and write it, as two blocks
+    /// when that is smaller; keep the last lengths for the next block's
+    /// deltas.
     pub(crate) fn flush_block(&mut self, w: &mut BitWriter<'_>, start: usize, end: usize) {
         self.codes
             .build(&self.freqs, self.num_main, &mut self.scratch);
-        let bt = block::choose_block_type(&self.freqs, &self.codes.lens);
-        block::write_block(
-            w,
-            bt,
-            end - start,
+        let data = &self.buf[start..end];
+        let cut = self.splitter.find(
+            data,
+            &self.seqs,
+            &self.freqs,
+            &self.codes,
+            &self.prev,
             self.window_order,
             self.num_main,
-            &self.buf[start..end],
-            &self.seqs,
-            &self.codes,
+            &mut self.items,
+            &mut self.scratch,
+        );
+        let Some(cut) = cut.filter(|c| c.seq < self.seqs.len()) else {
+            let bt = block::choose_block_type(&self.freqs, &self.codes.lens);
+            block::write_block(
+                w,
+                bt,
+                end - start,
+                self.window_order,
+                self.num_main,
+                data,
+                &self.seqs,
+                &self.codes,
+                &self.prev,
+                &mut self.items,
+                &mut self.scratch,
+            );
+            self.prev.clone_from(&self.codes.lens);
+            return;
+        };
+        let (a, codes_a, b, codes_b) = self.splitter.parts();
+        self.part.clear();
+        self.part.extend_from_slice(&self.seqs[..cut.seq]);
+        self.part.push(Seq {
+            lits: cut.lits,
+            ..Seq::default()
+        });
+        block::write_block(
+            w,
+            block::choose_block_type(a, &codes_a.lens),
+            cut.pos,
+            self.window_order,
+            self.num_main,
+            &data[..cut.pos],
+            &self.part,
+            codes_a,
             &self.prev,
             &mut self.items,
             &mut self.scratch,
         );
-        self.prev.clone_from(&self.codes.lens);
+        self.part.clear();
+        let first = self.seqs[cut.seq];
+        self.part.push(Seq {
+            lits: first.lits - cut.lits,
+            ..first
+        });
+        self.part.extend_from_slice(&self.seqs[cut.seq + 1..]);
+        block::write_block(
+            w,
+            block::choose_block_type(b, &codes_b.lens),
+            data.len() - cut.pos,
+            self.window_order,
+            self.num_main,
+            &data[cut.pos..],
+            &self.part,
+            codes_b,
+            &codes_a.lens,
+            &mut self.items,
+            &mut self.scratch,
+        );
+        self.prev.clone_from(&codes_b.lens);
     }
 }
 
@@ -325,6 +386,8 @@ impl LzxCompressor {
                 prev: Lens::new(),
                 scratch: huffman::Scratch::default(),
                 items: Vec::new(),
+                splitter: split::Splitter::new(),
+                part: Vec::new(),
             },
         })
     }

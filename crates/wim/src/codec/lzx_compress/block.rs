@@ -259,6 +259,74 @@ fn write_lens(
     }
 }
 
+/// Bits one pretree-coded section of codeword lengths takes.
+fn lens_bits(lens: &[u8], prev: &[u8], items: &mut Vec<u32>, scratch: &mut Scratch) -> u64 {
+    let mut freqs = [0u32; PRE_SYMS];
+    items.clear();
+    pretree_items(lens, prev, &mut freqs, items);
+    let mut plens = [0u8; PRE_SYMS];
+    build_lengths(&freqs, PRE_LIMIT, &mut plens, scratch);
+    let mut bits = 4 * PRE_SYMS as u64;
+    for (&f, &l) in freqs.iter().zip(&plens) {
+        bits += u64::from(f) * u64::from(l);
+    }
+    bits + u64::from(freqs[17]) * 4 + u64::from(freqs[18]) * 5 + u64::from(freqs[19])
+}
+
+/// Exact size in bits of a block of `size` bytes with symbol counts `f`
+/// coded with `codes` (built from `f`) after a block whose lengths were
+/// `prev`, leaving out the extra offset bits (the same however the data
+/// is cut into blocks).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_bits(
+    f: &Freqs,
+    codes: &Codes,
+    prev: &Lens,
+    size: usize,
+    window_order: u32,
+    num_main: usize,
+    items: &mut Vec<u32>,
+    scratch: &mut Scratch,
+) -> u64 {
+    let l = &codes.lens;
+    let mut bits = 3 + if size == DEFAULT_BLOCK_SIZE {
+        1
+    } else if window_order >= 16 {
+        25
+    } else {
+        17
+    };
+    bits += lens_bits(
+        &l.main[..NUM_CHARS],
+        &prev.main[..NUM_CHARS],
+        items,
+        scratch,
+    );
+    bits += lens_bits(
+        &l.main[NUM_CHARS..num_main],
+        &prev.main[NUM_CHARS..num_main],
+        items,
+        scratch,
+    );
+    bits += lens_bits(&l.len, &prev.len, items, scratch);
+    for (&n, &c) in f.main[..num_main].iter().zip(&l.main[..num_main]) {
+        bits += u64::from(n) * u64::from(c);
+    }
+    for (&n, &c) in f.len.iter().zip(&l.len) {
+        bits += u64::from(n) * u64::from(c);
+    }
+    let (mut verbatim, mut aligned) = (0u64, 3 * ALIGNED_SYMS as u64);
+    for (&n, &c) in f.aligned.iter().zip(&l.aligned) {
+        verbatim += 3 * u64::from(n);
+        aligned += u64::from(n) * u64::from(c);
+    }
+    bits + if choose_block_type(f, l) == BLOCK_ALIGNED {
+        aligned
+    } else {
+        verbatim
+    }
+}
+
 /// The literals and matches.
 fn write_items(w: &mut BitWriter<'_>, block_type: u32, data: &[u8], seqs: &[Seq], codes: &Codes) {
     let min_aligned = if block_type == BLOCK_ALIGNED {
