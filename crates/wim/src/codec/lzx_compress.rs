@@ -347,8 +347,8 @@ impl LzxCompressor {
         }
         let params = match level {
             Level::Fast => Params {
-                depth: 12,
-                nice: 48,
+                depth: 24,
+                nice: 64,
                 passes: 0,
             },
             Level::Normal => Params {
