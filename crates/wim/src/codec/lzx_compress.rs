@@ -200,6 +200,8 @@ pub(crate) struct Params {
     pub nice: usize,
     /// Min-cost path searches per block.
     pub passes: u32,
+    /// Try cutting each block in two.
+    pub split: bool,
 }
 
 /// The recent-offsets queue R0, R1, R2 packed in 21-bit fields.
@@ -247,18 +249,20 @@ impl Core {
         self.codes
             .build(&self.freqs, self.num_main, &mut self.scratch);
         let data = &self.buf[start..end];
-        let cut = self.splitter.find(
-            data,
-            &self.seqs,
-            &self.freqs,
-            &self.codes,
-            &self.prev,
-            self.window_order,
-            self.num_main,
-            &mut self.items,
-            &mut self.scratch,
-        );
-        let Some(cut) = cut.filter(|c| c.seq < self.seqs.len()) else {
+        let cut = self.params.split.then(|| {
+            self.splitter.find(
+                data,
+                &self.seqs,
+                &self.freqs,
+                &self.codes,
+                &self.prev,
+                self.window_order,
+                self.num_main,
+                &mut self.items,
+                &mut self.scratch,
+            )
+        });
+        let Some(cut) = cut.flatten().filter(|c| c.seq < self.seqs.len()) else {
             let bt = block::choose_block_type(&self.freqs, &self.codes.lens);
             block::write_block(
                 w,
@@ -350,16 +354,19 @@ impl LzxCompressor {
                 depth: 24,
                 nice: 64,
                 passes: 0,
+                split: false,
             },
             Level::Normal => Params {
                 depth: 24,
                 nice: 48,
                 passes: 1,
+                split: true,
             },
             Level::Thorough => Params {
                 depth: 48,
                 nice: 96,
                 passes: 3,
+                split: true,
             },
         };
         let finder = if level == Level::Fast {
@@ -400,6 +407,7 @@ impl LzxCompressor {
             depth: depth.max(1),
             nice: nice.clamp(MIN_MATCH + 1, MAX_MATCH),
             passes: passes.max(1),
+            split: self.core.params.split,
         };
     }
 

@@ -55,18 +55,32 @@ impl HcFinder {
         max_off: usize,
     ) -> (usize, usize) {
         let mut best = (0usize, 0usize);
+        if max_len < 4 || i + max_len > d.len() {
+            return best;
+        }
         let mut cand = self.head[Self::hash(d, i)];
         let mut left = depth;
         let first = load_u32(d, i) & 0xFF_FFFF;
+        let dp = d.as_ptr();
         while cand != NONE && left > 0 {
             let c = cand as usize;
-            if i - c > max_off {
+            // Chains hold earlier positions of this chunk only.
+            if c >= i || i - c > max_off {
                 break;
             }
+            let b = best.0.min(max_len - 1);
+            // SAFETY: c < i, b < max_len and i + max_len <= d.len(), so
+            // the bytes at c + b and i + b and the 4 bytes at c (max_len
+            // >= 4) are inside `d`.
+            let (x, y, head) = unsafe {
+                (
+                    *dp.add(c + b),
+                    *dp.add(i + b),
+                    dp.add(c).cast::<u32>().read_unaligned(),
+                )
+            };
             // Quick reject on the byte that would extend the best.
-            if d[c + best.0.min(max_len - 1)] == d[i + best.0.min(max_len - 1)]
-                && load_u32(d, c) & 0xFF_FFFF == first
-            {
+            if x == y && u32::from_le(head) & 0xFF_FFFF == first {
                 let l = match_len(d, c, i, 3, max_len);
                 if l > best.0 {
                     best = (l, i - c);
