@@ -41,6 +41,10 @@ pub struct NewInode {
     pub object_id: Option<Vec<u8>>,
     /// wimlib UNIX data (uid, gid, mode, rdev), tag 0x337DD873.
     pub unix_data: Option<[u32; 4]>,
+    /// Windows extended attributes as the `TAG_XATTRS` (0x2) item holds
+    /// them: entries of {u16 value_len, u8 name_len, u8 flags, name, NUL,
+    /// value}, unpadded (wimlib `xattr.h`).
+    pub xattrs: Option<Vec<u8>>,
 }
 
 impl NewInode {
@@ -299,6 +303,9 @@ impl ImageTree {
         if let Some(o) = &ino.object_id {
             tagged(tag::OBJECT_ID, o);
         }
+        if let Some(x) = &ino.xattrs {
+            tagged(tag::XATTRS, x);
+        }
         if let Some(u) = &ino.unix_data {
             let raw: Vec<u8> = u.iter().flat_map(|v| v.to_le_bytes()).collect();
             tagged(tag::WIMLIB_UNIX_DATA, &raw);
@@ -431,6 +438,7 @@ mod tests {
         });
         ads.object_id = Some(vec![0xab; 16]);
         ads.unix_data = Some([1000, 1000, 0o100644, 0]);
+        ads.xattrs = Some(vec![1, 0, 2, 0, b'E', b'A', 0, 7]);
         let a = t.add_inode(ads);
         t.add_dentry(0, "A.txt".into(), a);
         let rp = t.add_inode(NewInode {
@@ -483,6 +491,10 @@ mod tests {
         assert_eq!(ai.named_streams().next().unwrap().name, "zone");
         assert_eq!(ai.object_id.as_deref(), Some(&[0xab; 16][..]));
         assert_eq!(ai.unix_data, Some([1000, 1000, 0o100644, 0]));
+        assert_eq!(
+            ai.xattrs.as_deref(),
+            Some(&[1, 0, 2, 0, b'E', b'A', 0, 7][..])
+        );
         let si = img.inode_of(img.lookup("sym").unwrap());
         assert_eq!(si.reparse_stream().unwrap().hash, [4; 20]);
         assert_eq!(si.reparse_tag, crate::format::reparse::SYMLINK);

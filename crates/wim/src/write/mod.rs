@@ -25,7 +25,7 @@ pub use crate::codec::xpress_compress;
 
 pub use capture::{scan_dir, CaptureOptions};
 pub use metadata::{ImageTree, NewDentry, NewInode, NewStream};
-pub use resource::{BlobSource, Compressor, CompressorFactory};
+pub use resource::{BlobReader, BlobSource, Compressor, CompressorFactory};
 pub use writer::{WimWriter, WriteOptions, WriteSummary};
 
 use crate::codec::CompressionType;

@@ -39,6 +39,26 @@ pub enum BlobSource {
     File(PathBuf),
     /// Bytes in memory (reparse data, metadata resources).
     Bytes(Arc<Vec<u8>>),
+    /// Any other source that can be opened as a stream (a file inside an
+    /// NTFS volume image, for example), read when the blob is written.
+    Reader(Arc<dyn BlobReader>),
+}
+
+/// A blob whose bytes are produced by a reader opened on demand (the
+/// [`BlobSource::Reader`] variant). `open` may be called more than once
+/// (a compressed resource that does not shrink is written again raw);
+/// each call must yield the same bytes from the start.
+pub trait BlobReader: Send + Sync {
+    /// A reader positioned at the blob's first byte.
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>>;
+    /// What the blob is, for error messages (e.g. `vol.img:/a/b.txt`).
+    fn describe(&self) -> String;
+}
+
+impl std::fmt::Debug for dyn BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobReader({})", self.describe())
+    }
 }
 
 impl BlobSource {
@@ -46,6 +66,7 @@ impl BlobSource {
         Ok(match self {
             BlobSource::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
             BlobSource::Bytes(b) => Box::new(&b[..]),
+            BlobSource::Reader(r) => r.open().map_err(|e| Error::io(r.describe(), e))?,
         })
     }
 
@@ -54,6 +75,7 @@ impl BlobSource {
         match self {
             BlobSource::File(p) => p.display().to_string(),
             BlobSource::Bytes(_) => "(in-memory data)".into(),
+            BlobSource::Reader(r) => r.describe(),
         }
     }
 
@@ -61,6 +83,7 @@ impl BlobSource {
         match self {
             BlobSource::File(p) => Error::io(p, e),
             BlobSource::Bytes(_) => Error::io("(in-memory data)", e),
+            BlobSource::Reader(r) => Error::io(r.describe(), e),
         }
     }
 }
@@ -389,6 +412,11 @@ mod tests {
     }
 
     fn write_with(threads: usize, data: &[u8], cs: u32) -> (Written, Vec<u8>) {
+        let src = BlobSource::Bytes(Arc::new(data.to_vec()));
+        write_src(threads, &src, data.len() as u64, cs)
+    }
+
+    fn write_src(threads: usize, src: &BlobSource, size: u64, cs: u32) -> (Written, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r");
         let f = File::create(&p).unwrap();
@@ -405,16 +433,64 @@ mod tests {
             compressor: Some(&factory),
             pool: &pool,
         };
-        let w = write_resource(
-            &mut out,
-            &BlobSource::Bytes(Arc::new(data.to_vec())),
-            data.len() as u64,
-            &spec,
-        )
-        .unwrap();
+        let w = write_resource(&mut out, src, size, &spec).unwrap();
         out.flush().unwrap();
         drop(out);
         (w, std::fs::read(&p).unwrap())
+    }
+
+    /// Hands out its bytes 7 at a time, to exercise short reads.
+    struct Trickle(Vec<u8>);
+    struct TrickleRead<'a>(&'a [u8]);
+    impl Read for TrickleRead<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    impl BlobReader for Trickle {
+        fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+            Ok(Box::new(TrickleRead(&self.0)))
+        }
+        fn describe(&self) -> String {
+            "trickle".into()
+        }
+    }
+
+    #[test]
+    fn reader_sources_write_the_same_bytes_as_memory() {
+        // Compressible (zeros) and incompressible (the raw rewrite opens
+        // the reader a second time).
+        for data in [
+            vec![0u8; 10_000],
+            (0..10_000u32).map(|i| (i % 251 + 1) as u8).collect(),
+        ] {
+            let (wa, fa) = write_with(2, &data, 4096);
+            let src = BlobSource::Reader(Arc::new(Trickle(data.clone())));
+            let (wb, fb) = write_src(2, &src, data.len() as u64, 4096);
+            assert_eq!(wa, wb);
+            assert_eq!(fa, fb);
+            assert_eq!(src.describe(), "trickle");
+            // A reader that ends early is a clear error, not a short blob.
+            let short = BlobSource::Reader(Arc::new(Trickle(data[..9_000].to_vec())));
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("r");
+            let mut out = Out::new(File::create(&p).unwrap(), 0, p.clone());
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let spec = ResourceSpec {
+                ctype: CompressionType::None,
+                chunk_size: 4096,
+                compressor: None,
+                pool: &pool,
+            };
+            let e = write_resource(&mut out, &short, 10_000, &spec).unwrap_err();
+            assert!(e.to_string().contains("trickle"), "{e}");
+        }
     }
 
     #[test]

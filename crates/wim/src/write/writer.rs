@@ -448,6 +448,13 @@ impl WimWriter {
             let d: Arc<Vec<u8>> = match src {
                 BlobSource::Bytes(b) => b.clone(),
                 BlobSource::File(p) => Arc::new(std::fs::read(p).map_err(|e| Error::io(p, e))?),
+                BlobSource::Reader(r) => {
+                    let mut d = Vec::with_capacity(*size as usize);
+                    r.open()
+                        .and_then(|mut rd| rd.read_to_end(&mut d))
+                        .map_err(|e| Error::io(r.describe(), e))?;
+                    Arc::new(d)
+                }
             };
             if d.len() as u64 != *size {
                 return Err(Error::Refused(format!(
