@@ -7,25 +7,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use support::{assert_same_tree, have, ok, run, wimforge};
-
-fn set_mtime(p: &Path, secs: i64) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid NUL-terminated path and two timespecs.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(r, 0);
-}
+use support::{assert_same_tree, have, ok, run, set_mtime, set_tree_mtimes, wimforge};
 
 /// Files, duplicates, hard links, empty files and directories, relative
 /// and absolute symlinks, a symlink to a directory, odd names.
@@ -49,21 +31,7 @@ fn make_tree(root: &Path) {
     // re-rooted at the destination on apply.
     let canon = fs::canonicalize(root).unwrap();
     std::os::unix::fs::symlink(canon.join("dir/sub/big.bin"), root.join("abs-inside")).unwrap();
-    let mut all = vec![];
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if fs::symlink_metadata(&p).unwrap().is_dir() {
-                stack.push(p.clone());
-            }
-            all.push(p);
-        }
-    }
-    all.sort();
-    for p in all.iter().rev() {
-        set_mtime(p, 1_650_000_000);
-    }
+    set_tree_mtimes(root, 1_650_000_000);
 }
 
 fn capture(src: &Path, wim: &Path, extra: &[&str]) {

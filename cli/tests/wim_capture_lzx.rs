@@ -8,60 +8,9 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use support::{assert_same_tree, have, ok, run, wimforge};
-
-fn set_mtime(p: &Path, secs: i64) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid NUL-terminated path and two timespecs.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(r, 0);
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// x86-like bytes with many E8 calls to a few targets.
-fn x86ish(n: usize, seed: u64) -> Vec<u8> {
-    let mut r = Rng(seed);
-    let targets: Vec<i32> = (0..30).map(|_| (r.next() % 2_000_000) as i32).collect();
-    let ops: Vec<Vec<u8>> = (0..48)
-        .map(|_| {
-            let k = 1 + (r.next() % 6) as usize;
-            (0..k).map(|_| r.next() as u8).collect()
-        })
-        .collect();
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        if r.next() % 4 == 0 {
-            let pos = v.len() as i32;
-            v.push(0xE8);
-            v.extend_from_slice(&(targets[(r.next() % 30) as usize] - pos).to_le_bytes());
-        } else {
-            v.extend_from_slice(&ops[(r.next() % 48) as usize]);
-        }
-    }
-    v.truncate(n);
-    v
-}
+use support::{
+    assert_same_tree, have, ok, run, set_mtime, set_tree_mtimes, wimforge, x86ish, XorShift,
+};
 
 /// Small and large files (several chunks at every chunk size, a partial
 /// last chunk), text, code, random and empty files, a duplicate, a hard
@@ -76,7 +25,7 @@ fn make_tree(root: &Path) {
     fs::write(root.join("bin/code.dll"), x86ish(4_500_000 + 12_345, 1)).unwrap();
     fs::write(root.join("bin/sub/small.exe"), x86ish(40_000, 2)).unwrap();
     fs::write(root.join("bin/sub/copy.exe"), x86ish(40_000, 2)).unwrap();
-    let mut r = Rng(3);
+    let mut r = XorShift(3);
     let random: Vec<u8> = (0..300_000).map(|_| r.next() as u8).collect();
     fs::write(root.join("random.bin"), &random).unwrap();
     fs::write(root.join("zeros"), vec![0u8; 3_000_000]).unwrap();
@@ -85,22 +34,7 @@ fn make_tree(root: &Path) {
     fs::hard_link(root.join("text.txt"), root.join("bin/text-link.txt")).unwrap();
     std::os::unix::fs::symlink("text.txt", root.join("rel-link")).unwrap();
     std::os::unix::fs::symlink("bin/sub", root.join("dir-link")).unwrap();
-    let mut all = vec![];
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if fs::symlink_metadata(&p).unwrap().is_dir() {
-                stack.push(p.clone());
-            }
-            all.push(p);
-        }
-    }
-    all.sort();
-    for p in all.iter().rev() {
-        set_mtime(p, 1_650_000_000);
-    }
-    set_mtime(root, 1_650_000_000);
+    set_tree_mtimes(root, 1_650_000_000);
 }
 
 fn capture(src: &Path, wim: &Path, extra: &[&str]) -> String {

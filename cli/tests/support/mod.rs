@@ -179,3 +179,80 @@ pub fn cut(raw: &Path, start: u64, len: u64, to: &Path) {
         left -= n as u64;
     }
 }
+
+/// Sets a path's access and modification times (without following a
+/// symlink), so captured trees have known timestamps.
+pub fn set_mtime(p: &Path, secs: i64) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let t = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid NUL-terminated path and two timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(r, 0, "utimensat {}", p.display());
+}
+
+/// [`set_mtime`] on everything below `root` (deepest first) and on `root`.
+pub fn set_tree_mtimes(root: &Path, secs: i64) {
+    let mut all = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            all.push(p);
+        }
+    }
+    all.sort();
+    for p in all.iter().rev() {
+        set_mtime(p, secs);
+    }
+    set_mtime(root, secs);
+}
+
+/// Small deterministic PRNG (xorshift64) for reproducible test data.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// x86-like bytes: short random "instructions" and many E8 calls to a few
+/// targets, so the codecs' x86 filters have work to do.
+pub fn x86ish(n: usize, seed: u64) -> Vec<u8> {
+    let mut r = XorShift(seed);
+    let targets: Vec<i32> = (0..30).map(|_| (r.next() % 2_000_000) as i32).collect();
+    let ops: Vec<Vec<u8>> = (0..48)
+        .map(|_| {
+            let k = 1 + (r.next() % 6) as usize;
+            (0..k).map(|_| r.next() as u8).collect()
+        })
+        .collect();
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        if r.next() % 4 == 0 {
+            let pos = v.len() as i32;
+            v.push(0xE8);
+            v.extend_from_slice(&(targets[(r.next() % 30) as usize] - pos).to_le_bytes());
+        } else {
+            v.extend_from_slice(&ops[(r.next() % 48) as usize]);
+        }
+    }
+    v.truncate(n);
+    v
+}
