@@ -32,6 +32,9 @@ pub struct AttrSpec {
     pub name: Vec<u16>,
     pub flags: u16,
     pub body: Body,
+    /// First VCN this record maps (non-zero only for later extents of an
+    /// attribute split over extension records; see [`crate::attrlist`]).
+    pub lowest_vcn: u64,
 }
 
 fn align8(n: usize) -> usize {
@@ -44,6 +47,7 @@ impl AttrSpec {
             ty,
             name: name.to_vec(),
             flags: 0,
+            lowest_vcn: 0,
             body: Body::Resident {
                 value,
                 indexed: ty == crate::layout::attr_type::FILE_NAME,
@@ -63,6 +67,7 @@ impl AttrSpec {
             ty,
             name: name.to_vec(),
             flags: 0,
+            lowest_vcn: 0,
             body: Body::NonResident {
                 runs,
                 allocated,
@@ -122,11 +127,18 @@ impl AttrSpec {
             } => {
                 v[8] = 1;
                 let vcns: u64 = runs.iter().map(|r| r.len).sum();
-                le::put64(&mut v, 0x10, 0);
-                le::put64(&mut v, 0x18, vcns.wrapping_sub(1));
+                le::put64(&mut v, 0x10, self.lowest_vcn);
+                le::put64(&mut v, 0x18, (self.lowest_vcn + vcns).wrapping_sub(1));
                 le::put16(&mut v, 0x20, name_end as u16);
                 if self.flags & (FLAG_SPARSE | FLAG_COMPRESSED) != 0 {
-                    v[0x22] = 4;
+                    // Compression unit 2^4 clusters for compressed data;
+                    // 0 for sparse-only attributes on NTFS 3.x (what
+                    // Windows writes since NTFS 3.0).
+                    v[0x22] = if self.flags & FLAG_COMPRESSED != 0 {
+                        4
+                    } else {
+                        0
+                    };
                     le::put64(
                         &mut v,
                         0x40,
@@ -155,9 +167,16 @@ pub struct Attr {
     pub name: Vec<u16>,
     pub flags: u16,
     pub instance: u16,
-    /// Offset of the attribute inside its record.
+    /// Offset of the attribute inside its record (for attributes merged
+    /// from extension records: inside the record `record` names).
     pub offset: usize,
     pub kind: AttrKind,
+    /// log2 of the compression unit in clusters (non-resident only; 4 for
+    /// LZNT1-compressed data, 0 otherwise on NTFS 3.x).
+    pub compression_unit: u8,
+    /// The record this attribute was read from (differs from the file's
+    /// base record for attributes held in extension records).
+    pub record: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +242,11 @@ pub fn parse(
         .collect();
     let flags = le::u16(a, 0x0C);
     let instance = le::u16(a, 0x0E);
+    let compression_unit = if nonres != 0 && len >= 0x23 {
+        a[0x22]
+    } else {
+        0
+    };
     let kind = if nonres == 0 {
         let vlen = le::u32(a, 0x10) as usize;
         let voff = le::u16(a, 0x14) as usize;
@@ -253,6 +277,9 @@ pub fn parse(
         let max_vcns = highest_vcn.wrapping_sub(lowest_vcn).wrapping_add(1);
         let max_vcns = if highest_vcn == u64::MAX {
             0
+        } else if lowest_vcn > 0 {
+            // Later extents of a split attribute carry no sizes.
+            max_vcns
         } else {
             max_vcns.min(allocated / cluster.max(1) + 1)
         };
@@ -279,6 +306,8 @@ pub fn parse(
             instance,
             offset: off,
             kind,
+            compression_unit,
+            record: u64::MAX,
         },
         off + len,
     )))

@@ -71,7 +71,7 @@ pub fn check<D: BlockDev>(vol: &Volume<D>) -> Result<Vec<String>> {
     };
     let mut in_use = vec![false; n_records as usize];
     for n in 0..n_records {
-        let rec = match vol.record(n) {
+        let rec = match vol.raw_record(n) {
             Ok(r) => r,
             Err(e) => {
                 let bit = mft_bitmap

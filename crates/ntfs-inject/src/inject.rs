@@ -445,6 +445,7 @@ impl<D: BlockDev> Injector<D> {
             flags: record_flags::IN_USE | if dir { record_flags::IS_DIRECTORY } else { 0 },
             link_count: 1,
             attrs,
+            base: 0,
         };
         let mut raw = rb.encode()?;
         crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
@@ -676,7 +677,7 @@ impl<D: BlockDev> Injector<D> {
         n: u64,
         remove: impl Fn(&crate::attribute::Attr) -> bool,
     ) -> Result<SplitRecord> {
-        let rec = self.vol.record(n)?;
+        let rec = self.vol.raw_record(n)?;
         let off = self.vol.record_offset(n)?;
         let rs = self.vol.boot.mft_record_size as usize;
         let mut raw = vec![0u8; rs];

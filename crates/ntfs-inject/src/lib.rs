@@ -13,6 +13,7 @@
 //! | [`fixup`] | update sequence array ("Concepts: Fixup") |
 //! | [`record`] | FILE record header ("Concepts: File Record") |
 //! | [`attribute`] | resident / non-resident attribute headers |
+//! | [`attrlist`] | $ATTRIBUTE_LIST (0x20) and extension-record placement |
 //! | [`runlist`] | data runs ("Concepts: Data Runs") |
 //! | [`stdinfo`] | $STANDARD_INFORMATION (0x10) |
 //! | [`filename`] | $FILE_NAME (0x30) |
@@ -30,6 +31,7 @@
 
 pub mod attrdef;
 pub mod attribute;
+pub mod attrlist;
 pub mod boot;
 pub mod check;
 pub mod error;

@@ -86,31 +86,13 @@ impl<D: BlockDev> Volume<D> {
             record_size,
             upcase: Vec::new(),
         };
-        let mft = v.record(mft_no::MFT)?;
-        let data = mft
-            .find(at::DATA, &[])
-            .ok_or_else(|| corrupt(boot.mft_lcn * cluster, "$MFT", "no $DATA attribute"))?;
-        match &data.kind {
-            AttrKind::NonResident {
-                runs,
-                data,
-                lowest_vcn: 0,
-                ..
-            } => {
-                v.mft_runs = runs.clone();
-                v.mft_size = *data;
-            }
-            _ => {
-                return Err(corrupt(
-                    boot.mft_lcn * cluster,
-                    "$MFT",
-                    "$DATA is not a non-resident attribute starting at VCN 0",
-                ))
-            }
-        }
+        // The base record's $DATA maps at least the records its
+        // extension records live in; then the full runlist is merged.
+        let mft = v.raw_record(mft_no::MFT)?;
+        v.set_mft_from(&mft, boot.mft_lcn * cluster)?;
         if mft.find(at::ATTRIBUTE_LIST, &[]).is_some() {
-            // Extension records may hold more runs; only the base runs are
-            // used, which covers the records they map.
+            let full = v.record(mft_no::MFT)?;
+            v.set_mft_from(&full, boot.mft_lcn * cluster)?;
         }
         let up = v.record(mft_no::UPCASE)?;
         let ua = up
@@ -123,6 +105,29 @@ impl<D: BlockDev> Volume<D> {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
         Ok(v)
+    }
+
+    fn set_mft_from(&mut self, mft: &Record, off: u64) -> Result<()> {
+        let data = mft
+            .find(at::DATA, &[])
+            .ok_or_else(|| corrupt(off, "$MFT", "no $DATA attribute"))?;
+        match &data.kind {
+            AttrKind::NonResident {
+                runs,
+                data,
+                lowest_vcn: 0,
+                ..
+            } => {
+                self.mft_runs = runs.clone();
+                self.mft_size = *data;
+                Ok(())
+            }
+            _ => Err(corrupt(
+                off,
+                "$MFT",
+                "$DATA is not a non-resident attribute starting at VCN 0",
+            )),
+        }
     }
 
     /// After the MFT grew: its new runs and size.
@@ -182,8 +187,106 @@ impl<D: BlockDev> Volume<D> {
         ))
     }
 
-    /// Read and parse record `n`.
+    /// Read and parse record `n` as one file: when it has an
+    /// $ATTRIBUTE_LIST, the attributes held in its extension records are
+    /// added, and an attribute split over several records is returned as
+    /// one (runs of all extents, sizes of the first). Use
+    /// [`Volume::raw_record`] for the record's own attributes only.
     pub fn record(&self, n: u64) -> Result<Record> {
+        let mut rec = self.raw_record(n)?;
+        let Some(list_attr) = rec.find(at::ATTRIBUTE_LIST, &[]).cloned() else {
+            return Ok(rec);
+        };
+        let off = self.record_offset(n)?;
+        let list = self.read_attr(&list_attr, 1 << 20)?;
+        let entries = crate::attrlist::parse(&list, off)?;
+        let mut ext_numbers: Vec<u64> = entries
+            .iter()
+            .map(|e| e.mref & 0xFFFF_FFFF_FFFF)
+            .filter(|&r| r != n)
+            .collect();
+        ext_numbers.sort_unstable();
+        ext_numbers.dedup();
+        if ext_numbers.len() > 4096 {
+            return Err(corrupt(
+                off,
+                "$ATTRIBUTE_LIST",
+                format!("record {n}: {} extension records", ext_numbers.len()),
+            ));
+        }
+        let mut all = std::mem::take(&mut rec.attrs);
+        for x in ext_numbers {
+            let e = self.raw_record(x)?;
+            if e.base != n || !e.in_use() {
+                return Err(corrupt(
+                    self.record_offset(x)?,
+                    "FILE record",
+                    format!(
+                        "record {x} is listed as an extension of {n} but its base is {} (in use: {})",
+                        e.base,
+                        e.in_use()
+                    ),
+                ));
+            }
+            all.extend(e.attrs);
+        }
+        // Merge extents: first extents (VCN 0) keep their place, later
+        // ones append their runs in VCN order.
+        let (mut firsts, mut later): (Vec<Attr>, Vec<Attr>) =
+            all.into_iter().partition(|a| match &a.kind {
+                AttrKind::NonResident { lowest_vcn, .. } => *lowest_vcn == 0,
+                AttrKind::Resident(_) => true,
+            });
+        later.sort_by_key(|a| match &a.kind {
+            AttrKind::NonResident { lowest_vcn, .. } => *lowest_vcn,
+            AttrKind::Resident(_) => 0,
+        });
+        for x in later {
+            let AttrKind::NonResident {
+                lowest_vcn: xl,
+                highest_vcn: xh,
+                runs: xr,
+                ..
+            } = x.kind
+            else {
+                continue;
+            };
+            let head = firsts.iter_mut().find(|a| {
+                a.ty == x.ty && a.name == x.name && matches!(a.kind, AttrKind::NonResident { .. })
+            });
+            let Some(AttrKind::NonResident {
+                highest_vcn, runs, ..
+            }) = head.map(|h| &mut h.kind)
+            else {
+                return Err(corrupt(
+                    off,
+                    "$ATTRIBUTE_LIST",
+                    format!(
+                        "record {n}: extent at VCN {xl} of attribute {:#x} has no first extent",
+                        x.ty
+                    ),
+                ));
+            };
+            let mapped: u64 = runs.iter().map(|r| r.len).sum();
+            if mapped != xl {
+                return Err(corrupt(
+                    off,
+                    "$ATTRIBUTE_LIST",
+                    format!(
+                        "record {n}: extent of attribute {:#x} starts at VCN {xl}, expected {mapped}",
+                        x.ty
+                    ),
+                ));
+            }
+            runs.extend(xr);
+            *highest_vcn = xh;
+        }
+        rec.attrs = firsts;
+        Ok(rec)
+    }
+
+    /// Read and parse record `n` alone (no attribute-list merging).
+    pub fn raw_record(&self, n: u64) -> Result<Record> {
         let off = self.record_offset(n)?;
         let mut buf = vec![0u8; self.record_size as usize];
         // Records smaller than a cluster are contiguous; larger ones may
@@ -246,7 +349,7 @@ impl<D: BlockDev> Volume<D> {
             } => {
                 if *lowest_vcn != 0 {
                     return Err(Error::Unsupported(
-                        "attribute split over extension records (attribute lists) is not read yet"
+                        "a later extent of an attribute cannot be read alone; read the file with Volume::record"
                             .into(),
                     ));
                 }

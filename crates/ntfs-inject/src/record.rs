@@ -19,6 +19,9 @@ pub struct RecordBuilder {
     pub flags: u16,
     pub link_count: u16,
     pub attrs: Vec<AttrSpec>,
+    /// MFT reference of the base record (0 for a base record; set for
+    /// extension records, see [`crate::attrlist`]).
+    pub base: u64,
 }
 
 /// A record that is not in use (formatted, flags 0).
@@ -58,7 +61,7 @@ impl RecordBuilder {
         let used = attrs.iter().map(|a| a.encoded_len()).sum::<usize>();
         if used > ATTR_SPACE {
             return Err(Error::Unsupported(format!(
-                "MFT record {} needs {} bytes of attributes (max {ATTR_SPACE}); attribute lists are not written yet",
+                "internal: MFT record {} needs {} bytes of attributes (max {ATTR_SPACE})",
                 self.number, used
             )));
         }
@@ -71,6 +74,7 @@ impl RecordBuilder {
             self.flags,
             attrs.len() as u16,
         );
+        le::put64(&mut b, 0x20, self.base);
         let mut off = ATTRS_OFFSET;
         for (i, a) in attrs.iter().enumerate() {
             let e = a.encode(i as u16);
@@ -136,7 +140,8 @@ pub fn parse(
     }
     let mut attrs = Vec::new();
     let mut off = attrs_off;
-    while let Some((a, next)) = attribute::parse(&buf, off, dev_off, total_clusters, cluster)? {
+    while let Some((mut a, next)) = attribute::parse(&buf, off, dev_off, total_clusters, cluster)? {
+        a.record = number;
         attrs.push(a);
         off = next;
         if attrs.len() > 512 {

@@ -172,7 +172,17 @@ struct PNode {
     object_id: Option<Vec<u8>>,
     ea: Option<(Vec<u8>, Vec<u8>)>,
     dir: Option<PIndex>,
+    /// The attributes may not fit one record (see [`crate::attrlist`]).
+    overflow: bool,
+    /// Extension records reserved for this file.
+    ext_records: Vec<u64>,
+    /// Clusters of a non-resident $ATTRIBUTE_LIST.
+    list_lcn: u64,
+    list_clusters: u64,
 }
+
+/// Bytes a non-resident $ATTRIBUTE_LIST takes in the base record.
+const LIST_NONRES_LEN: usize = 0x40 + 24;
 
 /// A planned index and where its blocks go.
 #[derive(Default)]
@@ -309,46 +319,6 @@ impl<D: BlockDev> VolumeWriter<D> {
             tree_sd_id.push(id);
         }
         let sec = secure::layout(&sds);
-
-        // --- records
-        let user = tree.nodes.len() as u64 - 1;
-        let needed = mft_no::FIRST_USER + user;
-        let per_cluster = (cs / MFT_RECORD_SIZE as u64).max(1);
-        let mft_records = needed.max(64).div_ceil(per_cluster) * per_cluster;
-        let mirror_records = (cs / MFT_RECORD_SIZE as u64).max(4);
-
-        // --- system extents
-        let mut cursor = 0u64;
-        let mut ext: HashMap<&'static str, Extent> = HashMap::new();
-        let mut used = Vec::new();
-        let mut alloc =
-            |what: &'static str, bytes: u64, ext: &mut HashMap<&'static str, Extent>| -> Extent {
-                let clusters = bytes.div_ceil(cs).max(1);
-                let e = Extent {
-                    lcn: cursor,
-                    clusters,
-                };
-                cursor += clusters;
-                ext.insert(what, e);
-                used.push(e);
-                e
-            };
-        alloc("boot", 8192, &mut ext);
-        alloc("mft", mft_records * MFT_RECORD_SIZE as u64, &mut ext);
-        alloc("mftbitmap", (mft_records.div_ceil(8) + 7) & !7, &mut ext);
-        alloc("mirror", mirror_records * MFT_RECORD_SIZE as u64, &mut ext);
-        alloc("log", logfile::size(total_sectors * 512, cs), &mut ext);
-        alloc("attrdef", 2560, &mut ext);
-        alloc("bitmap", (total_clusters.div_ceil(8) + 7) & !7, &mut ext);
-        alloc("upcase", 131072, &mut ext);
-        alloc("sds", sec.sds.len() as u64, &mut ext);
-
-        let sys_times = Times {
-            creation: time,
-            modification: time,
-            mft_change: time,
-            access: time,
-        };
 
         // --- user nodes
         let mut nodes: Vec<PNode> = Vec::with_capacity(tree.nodes.len());
@@ -507,16 +477,32 @@ impl<D: BlockDev> VolumeWriter<D> {
                 }
                 l
             };
+            // Resident streams become non-resident (largest first) until
+            // the record fits; if it still does not, the file gets
+            // extension records and an $ATTRIBUTE_LIST.
+            let mut overflow = false;
             while fixed(&streams) > ATTR_SPACE {
                 match streams.iter_mut().filter(|s| s.resident && s.size > 0).max_by_key(|s| s.size) {
                     Some(s) => s.resident = false,
-                    None => {
+                    None if n.directory => {
                         return Err(Error::Unsupported(format!(
-                            "node {i} ({} names, {} streams) does not fit one MFT record; attribute lists are not written yet",
+                            "directory node {i} ({} names, {} streams) does not fit one MFT record; attribute lists are written for files only",
                             fn_specs.len(),
                             streams.len()
                         )))
                     }
+                    None => {
+                        overflow = true;
+                        break;
+                    }
+                }
+            }
+            if let Some((e, _)) = &ea {
+                if resident_len(0, e.len()) > ATTR_SPACE - resident_len(0, 72) - 24 {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: extended attributes of {} bytes do not fit an MFT record (non-resident $EA is not written yet)",
+                        e.len()
+                    )));
                 }
             }
             if let Some(r) = &n.reparse {
@@ -585,6 +571,10 @@ impl<D: BlockDev> VolumeWriter<D> {
                     None => None,
                 },
                 dir: None,
+                overflow,
+                ext_records: Vec::new(),
+                list_lcn: 0,
+                list_clusters: 0,
             });
         }
         // Resolve parent node indexes to MFT references.
@@ -598,6 +588,62 @@ impl<D: BlockDev> VolumeWriter<D> {
                 };
             }
         }
+
+        // --- records
+        let user = tree.nodes.len() as u64 - 1;
+        // Extension records of files whose attributes overflow one
+        // record follow the base records.
+        let mut next_ext = mft_no::FIRST_USER + user;
+        for p in nodes.iter_mut().filter(|p| p.overflow) {
+            let plan = node_attrs(p, cs, true);
+            let n = crate::attrlist::records_needed(plan.clone(), LIST_NONRES_LEN)? - 1;
+            p.ext_records = (next_ext..next_ext + n as u64).collect();
+            next_ext += n as u64;
+            let list_len: usize = plan
+                .iter()
+                .map(|a| crate::attrlist::entry_len(a.name.len()))
+                .sum();
+            if n > 0 && list_len > crate::attrlist::LIST_RESIDENT_MAX {
+                p.list_clusters = (list_len as u64).div_ceil(cs);
+            }
+        }
+        let needed = next_ext;
+        let per_cluster = (cs / MFT_RECORD_SIZE as u64).max(1);
+        let mft_records = needed.max(64).div_ceil(per_cluster) * per_cluster;
+        let mirror_records = (cs / MFT_RECORD_SIZE as u64).max(4);
+
+        // --- system extents
+        let mut cursor = 0u64;
+        let mut ext: HashMap<&'static str, Extent> = HashMap::new();
+        let mut used = Vec::new();
+        let mut alloc =
+            |what: &'static str, bytes: u64, ext: &mut HashMap<&'static str, Extent>| -> Extent {
+                let clusters = bytes.div_ceil(cs).max(1);
+                let e = Extent {
+                    lcn: cursor,
+                    clusters,
+                };
+                cursor += clusters;
+                ext.insert(what, e);
+                used.push(e);
+                e
+            };
+        alloc("boot", 8192, &mut ext);
+        alloc("mft", mft_records * MFT_RECORD_SIZE as u64, &mut ext);
+        alloc("mftbitmap", (mft_records.div_ceil(8) + 7) & !7, &mut ext);
+        alloc("mirror", mirror_records * MFT_RECORD_SIZE as u64, &mut ext);
+        alloc("log", logfile::size(total_sectors * 512, cs), &mut ext);
+        alloc("attrdef", 2560, &mut ext);
+        alloc("bitmap", (total_clusters.div_ceil(8) + 7) & !7, &mut ext);
+        alloc("upcase", 131072, &mut ext);
+        alloc("sds", sec.sds.len() as u64, &mut ext);
+
+        let sys_times = Times {
+            creation: time,
+            modification: time,
+            mft_change: time,
+            access: time,
+        };
 
         // --- directory entries
         let sys_fn = |name: &str, parent: u64, alloc: u64, data: u64, attrs: u32| FileName {
@@ -911,6 +957,10 @@ impl<D: BlockDev> VolumeWriter<D> {
                 }
             }
         }
+        for n in me.nodes.iter_mut().filter(|n| n.list_clusters > 0) {
+            let e = take(n.list_clusters);
+            n.list_lcn = e.lcn;
+        }
         data.sort_unstable();
         for (_, i, j) in data {
             let s = &mut me.nodes[i].streams[j];
@@ -1013,36 +1063,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         lcn: u64,
         clusters: u64,
     ) {
-        let cpb = if self.cs <= INDEX_BLOCK_SIZE as u64 {
-            (INDEX_BLOCK_SIZE as u64 / self.cs) as u8
-        } else {
-            (INDEX_BLOCK_SIZE / 512) as u8
-        };
-        let n = utf16(name);
-        attrs.push(AttrSpec::resident(
-            at::INDEX_ROOT,
-            &n,
-            index::root_value(indexed, coll, INDEX_BLOCK_SIZE as u32, cpb, pi),
-        ));
-        if pi.large {
-            let mut a = AttrSpec::non_resident(
-                at::INDEX_ALLOCATION,
-                &n,
-                vec![Run {
-                    lcn: Some(lcn),
-                    len: clusters,
-                }],
-                (pi.blocks.len() * INDEX_BLOCK_SIZE) as u64,
-                self.cs,
-            );
-            a.flags = 0;
-            attrs.push(a);
-            attrs.push(AttrSpec::resident(
-                at::BITMAP,
-                &n,
-                index::bitmap_value(pi.blocks.len()),
-            ));
-        }
+        push_index_attrs(self.cs, attrs, name, indexed, coll, pi, lcn, clusters)
     }
 
     fn write_index_blocks(&self, pi: &BuiltIndex, lcn: u64) -> Result<()> {
@@ -1131,6 +1152,7 @@ impl<D: BlockDev> VolumeWriter<D> {
             next: mft_no::FIRST_USER,
             base: self.ext["mft"].lcn * cs,
         };
+        let mut used_ext: Vec<u64> = Vec::new();
         let mut put = |rb: RecordBuilder| sink.put(&self.dev, rb);
         let rec = |number: u64, flags: u16, attrs: Vec<AttrSpec>| RecordBuilder {
             number,
@@ -1144,6 +1166,7 @@ impl<D: BlockDev> VolumeWriter<D> {
             flags: record_flags::IN_USE | flags,
             link_count: attrs.iter().filter(|a| a.ty == at::FILE_NAME).count() as u16,
             attrs,
+            base: 0,
         };
         let sz = |k: &str| e(k).clusters * cs;
         let mft_bytes = self.mft_records * MFT_RECORD_SIZE as u64;
@@ -1389,62 +1412,60 @@ impl<D: BlockDev> VolumeWriter<D> {
             self.rparse.clusters,
         );
         put(rec(mft_no::REPARSE, record_flags::IS_VIEW_INDEX, a26))?;
-        // user nodes
+        // user nodes; extension records are written after all base records.
+        let mut ext_recs: Vec<RecordBuilder> = Vec::new();
         for p in &self.nodes {
-            let mut attrs = vec![AttrSpec::resident(
-                at::STANDARD_INFORMATION,
-                &[],
-                p.si.encode(),
-            )];
-            for f in &p.fns {
-                attrs.push(AttrSpec::resident(at::FILE_NAME, &[], f.encode()));
-            }
-            for s in &p.streams {
-                if s.resident {
-                    let mut v = s.buf.clone();
-                    v.resize(s.size as usize, 0);
-                    attrs.push(AttrSpec::resident(at::DATA, &s.name, v));
-                } else {
-                    attrs.push(AttrSpec::non_resident(
-                        at::DATA,
-                        &s.name,
-                        vec![Run {
-                            lcn: Some(s.lcn),
-                            len: s.clusters,
-                        }],
-                        s.size,
-                        cs,
-                    ));
-                }
-            }
-            if let Some((ea, info)) = &p.ea {
-                attrs.push(AttrSpec::resident(at::EA_INFORMATION, &[], info.clone()));
-                attrs.push(AttrSpec::resident(at::EA, &[], ea.clone()));
-            }
-            if let Some(o) = &p.object_id {
-                // The attribute holds the GUID only; birth ids live in $O.
-                attrs.push(AttrSpec::resident(at::OBJECT_ID, &[], o[..16].to_vec()));
-            }
-            if let Some(r) = &p.reparse {
-                let mut v = Vec::with_capacity(8 + r.data.len());
-                v.extend_from_slice(&r.tag.to_le_bytes());
-                v.extend_from_slice(&(r.data.len() as u16).to_le_bytes());
-                v.extend_from_slice(&r.reserved.to_le_bytes());
-                v.extend_from_slice(&r.data);
-                attrs.push(AttrSpec::resident(at::REPARSE_POINT, &[], v));
-            }
+            let mut attrs = node_attrs(p, cs, false);
             let mut flags = 0;
-            if let Some(d) = &p.dir {
+            if p.dir.is_some() {
                 flags |= record_flags::IS_DIRECTORY;
-                self.index_attrs(
-                    &mut attrs,
-                    "$I30",
-                    at::FILE_NAME,
-                    collation::FILE_NAME,
-                    &d.built,
-                    d.lcn,
-                    d.clusters,
-                );
+            }
+            if p.overflow {
+                let base_ref = mft_ref(p.record, p.seq);
+                if let Some(mut pl) = crate::attrlist::place_planned(
+                    node_attrs(p, cs, true),
+                    attrs.clone(),
+                    LIST_NONRES_LEN,
+                )? {
+                    if pl.records.len() - 1 > p.ext_records.len() {
+                        return Err(Error::Unsupported(format!(
+                            "internal: record {} needs {} extension records, {} reserved",
+                            p.record,
+                            pl.records.len() - 1,
+                            p.ext_records.len()
+                        )));
+                    }
+                    let mrefs: Vec<u64> = std::iter::once(base_ref)
+                        .chain(p.ext_records.iter().map(|&r| mft_ref(r, 1)))
+                        .collect();
+                    pl.build_list(&mrefs);
+                    let runs = if pl.list_is_nonresident() {
+                        let mut b = pl.list.clone();
+                        b.resize((p.list_clusters * cs) as usize, 0);
+                        self.dev.write_at(p.list_lcn * cs, &b)?;
+                        Some(vec![Run {
+                            lcn: Some(p.list_lcn),
+                            len: p.list_clusters,
+                        }])
+                    } else {
+                        None
+                    };
+                    let list_attr = pl.list_attr(runs, cs);
+                    let mut recs = pl.records.into_iter();
+                    attrs = recs.next().expect("base record");
+                    attrs.push(list_attr);
+                    for (j, ra) in recs.enumerate() {
+                        ext_recs.push(RecordBuilder {
+                            number: p.ext_records[j],
+                            seq: 1,
+                            flags: record_flags::IN_USE,
+                            link_count: 0,
+                            attrs: ra,
+                            base: base_ref,
+                        });
+                        used_ext.push(p.ext_records[j]);
+                    }
+                }
             }
             // DOS names paired with a Win32 name are not links of their own.
             let link_count = if p.record == mft_no::ROOT {
@@ -1461,7 +1482,11 @@ impl<D: BlockDev> VolumeWriter<D> {
                 flags: record_flags::IN_USE | flags,
                 link_count,
                 attrs,
+                base: 0,
             })?;
+        }
+        for rb in ext_recs {
+            put(rb)?;
         }
         sink.finish(&self.dev, self.mft_records)?;
         let mft = sink.sys;
@@ -1485,6 +1510,7 @@ impl<D: BlockDev> VolumeWriter<D> {
         let mut mbm = vec![0u8; mftbm_len as usize];
         let mut in_use: Vec<u64> = (0..16).chain([24, 25, 26]).collect();
         in_use.extend(self.nodes.iter().map(|p| p.record));
+        in_use.extend(used_ext);
         for r in in_use {
             mbm[(r / 8) as usize] |= 1 << (r % 8);
         }
@@ -1634,4 +1660,123 @@ fn body_sizes(a: &AttrSpec) -> (u64, u64) {
             allocated, data, ..
         } => (*allocated, *data),
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_index_attrs(
+    cs: u64,
+    attrs: &mut Vec<AttrSpec>,
+    name: &str,
+    indexed: u32,
+    coll: u32,
+    pi: &BuiltIndex,
+    lcn: u64,
+    clusters: u64,
+) {
+    let cpb = if cs <= INDEX_BLOCK_SIZE as u64 {
+        (INDEX_BLOCK_SIZE as u64 / cs) as u8
+    } else {
+        (INDEX_BLOCK_SIZE / 512) as u8
+    };
+    let n = utf16(name);
+    attrs.push(AttrSpec::resident(
+        at::INDEX_ROOT,
+        &n,
+        index::root_value(indexed, coll, INDEX_BLOCK_SIZE as u32, cpb, pi),
+    ));
+    if pi.large {
+        let mut a = AttrSpec::non_resident(
+            at::INDEX_ALLOCATION,
+            &n,
+            vec![Run {
+                lcn: Some(lcn),
+                len: clusters,
+            }],
+            (pi.blocks.len() * INDEX_BLOCK_SIZE) as u64,
+            cs,
+        );
+        a.flags = 0;
+        attrs.push(a);
+        attrs.push(AttrSpec::resident(
+            at::BITMAP,
+            &n,
+            index::bitmap_value(pi.blocks.len()),
+        ));
+    }
+}
+
+/// A worst-case run (8-byte LCN, 6-byte length) for planning record space
+/// before clusters are placed.
+const PLAN_RUN: Run = Run {
+    lcn: Some(1 << 55),
+    len: 1 << 40,
+};
+
+/// The attributes of a user file or directory (without the attribute
+/// list). With `plan`, runs are worst-case placeholders and resident
+/// values zeros of the final length, so sizes bound the real ones.
+fn node_attrs(p: &PNode, cs: u64, plan: bool) -> Vec<AttrSpec> {
+    let mut attrs = vec![AttrSpec::resident(
+        at::STANDARD_INFORMATION,
+        &[],
+        p.si.encode(),
+    )];
+    for f in &p.fns {
+        attrs.push(AttrSpec::resident(at::FILE_NAME, &[], f.encode()));
+    }
+    for s in &p.streams {
+        if s.resident {
+            let mut v = if plan { Vec::new() } else { s.buf.clone() };
+            v.resize(s.size as usize, 0);
+            attrs.push(AttrSpec::resident(at::DATA, &s.name, v));
+        } else {
+            let runs = if plan {
+                vec![PLAN_RUN]
+            } else {
+                vec![Run {
+                    lcn: Some(s.lcn),
+                    len: s.clusters,
+                }]
+            };
+            let mut a = AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs);
+            if let Body::NonResident { allocated, .. } = &mut a.body {
+                *allocated = s.size.div_ceil(cs) * cs;
+            }
+            attrs.push(a);
+        }
+    }
+    if let Some((ea, info)) = &p.ea {
+        attrs.push(AttrSpec::resident(at::EA_INFORMATION, &[], info.clone()));
+        attrs.push(AttrSpec::resident(at::EA, &[], ea.clone()));
+    }
+    if let Some(o) = &p.object_id {
+        // The attribute holds the GUID only; birth ids live in $O.
+        attrs.push(AttrSpec::resident(at::OBJECT_ID, &[], o[..16].to_vec()));
+    }
+    if let Some(r) = &p.reparse {
+        let mut v = Vec::with_capacity(8 + r.data.len());
+        v.extend_from_slice(&r.tag.to_le_bytes());
+        v.extend_from_slice(&(r.data.len() as u16).to_le_bytes());
+        v.extend_from_slice(&r.reserved.to_le_bytes());
+        v.extend_from_slice(&r.data);
+        attrs.push(AttrSpec::resident(at::REPARSE_POINT, &[], v));
+    }
+    if let Some(d) = &p.dir {
+        let (lcn, clusters) = if plan {
+            (1 << 55, 1 << 40)
+        } else {
+            (d.lcn, d.clusters)
+        };
+        push_index_attrs(
+            cs,
+            &mut attrs,
+            "$I30",
+            at::FILE_NAME,
+            collation::FILE_NAME,
+            &d.built,
+            lcn,
+            clusters,
+        );
+    }
+    attrs
 }
