@@ -61,13 +61,11 @@
 
 use crate::error::{Error, Result};
 use crate::service::current_control_set;
+use cab::xmlwalk::{decode_text as decode_manifest_text, get, walk, TextError};
 use hive::value::{
     utf16z, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_SZ,
 };
 use hive::Hive;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -814,70 +812,23 @@ pub struct Manifest {
     pub unprocessed: Vec<String>,
 }
 
+/// Decode manifest bytes into text (see [`cab::xmlwalk::decode_text`]).
 fn decode_text(b: &[u8], file: &str) -> std::result::Result<String, ManifestError> {
-    if b.starts_with(b"DCM\x01") {
-        return Err(ManifestError::Dcm { file: file.into() });
-    }
-    let bad = |what: &str| ManifestError::Encoding {
-        file: file.into(),
-        what: what.into(),
-    };
-    let utf16 = |rest: &[u8], le: bool| {
-        if rest.len() % 2 != 0 {
-            return Err(bad("odd number of bytes in UTF-16 text"));
-        }
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        String::from_utf16(&units).map_err(|_| bad("invalid UTF-16"))
-    };
-    if let Some(rest) = b.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return String::from_utf8(rest.to_vec()).map_err(|_| bad("invalid UTF-8"));
-    }
-    if let Some(rest) = b.strip_prefix(&[0xFF, 0xFE]) {
-        return utf16(rest, true);
-    }
-    if let Some(rest) = b.strip_prefix(&[0xFE, 0xFF]) {
-        return utf16(rest, false);
-    }
-    String::from_utf8(b.to_vec()).map_err(|_| bad("invalid UTF-8 (and no UTF-16 byte order mark)"))
-}
-
-fn attrs(
-    e: &BytesStart,
-    file: &str,
-    at: u64,
-) -> std::result::Result<Vec<(String, String)>, ManifestError> {
-    let mut v = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|err| ManifestError::Xml {
+    decode_manifest_text(b).map_err(|e| match e {
+        TextError::Dcm => ManifestError::Dcm { file: file.into() },
+        TextError::Encoding(what) => ManifestError::Encoding {
             file: file.into(),
-            offset: at,
-            what: format!("bad attribute: {err}"),
-        })?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let val = a
-            .unescape_value()
-            .map_err(|err| ManifestError::Xml {
-                file: file.into(),
-                offset: at,
-                what: format!("bad attribute value: {err}"),
-            })?
-            .into_owned();
-        v.push((key, val));
-    }
-    Ok(v)
+            what: what.into(),
+        },
+    })
 }
 
-fn get(a: &[(String, String)], k: &str) -> Option<String> {
-    a.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+fn xml_error(file: &str) -> impl Fn(u64, String) -> ManifestError + '_ {
+    move |offset, what| ManifestError::Xml {
+        file: file.into(),
+        offset,
+        what,
+    }
 }
 
 fn identity_of(a: &[(String, String)]) -> Identity {
@@ -893,38 +844,13 @@ fn identity_of(a: &[(String, String)]) -> Identity {
 /// Parse a manifest (`.manifest` or `.mum`); `file` names it in errors.
 pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest, ManifestError> {
     let text = decode_text(bytes, file)?;
-    let mut rd = NsReader::from_str(&text);
     let mut m = Manifest::default();
-    // Local names of the open elements ("#other" outside asm.v3).
-    let mut stack: Vec<String> = Vec::new();
     let mut saw_root = false;
     let mut saw_identity = false;
-    loop {
-        let at = rd.buffer_position();
-        let (ns, ev) = rd.read_resolved_event().map_err(|e| ManifestError::Xml {
-            file: file.into(),
-            offset: at,
-            what: e.to_string(),
-        })?;
-        let (e, empty) = match ev {
-            Event::Start(e) => (e, false),
-            Event::Empty(e) => (e, true),
-            Event::End(_) => {
-                stack.pop();
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let in_ns = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == ASM_V3.as_bytes());
-        let local = if in_ns {
-            String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
-        } else {
-            "#other".to_string()
-        };
-        let a = attrs(&e, file, at)?;
-        let path: Vec<&str> = stack.iter().map(String::as_str).collect();
-        match (path.as_slice(), local.as_str()) {
+    // Elements outside asm.v3 are reported as "#other".
+    walk(&text, Some(ASM_V3), "#other", xml_error(file), |el| {
+        let a = el.attrs;
+        match (el.path, el.local) {
             ([], "assembly") => saw_root = true,
             ([], _) => {
                 return Err(ManifestError::Structure {
@@ -933,14 +859,14 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
                 })
             }
             (["assembly"], "assemblyIdentity") if !saw_identity => {
-                m.identity = identity_of(&a);
+                m.identity = identity_of(a);
                 saw_identity = true;
             }
             (["assembly"], "file") => m.files.push(FileDecl {
-                name: get(&a, "name").unwrap_or_default(),
-                destination_path: get(&a, "destinationPath"),
-                source_name: get(&a, "sourceName"),
-                source_path: get(&a, "sourcePath"),
+                name: get(a, "name").unwrap_or_default(),
+                destination_path: get(a, "destinationPath"),
+                source_name: get(a, "sourceName"),
+                source_path: get(a, "sourcePath"),
                 ..Default::default()
             }),
             (["assembly", "file"], child) => {
@@ -948,7 +874,7 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
                     match child {
                         "securityDescriptor" => {
                             f.security_descriptor =
-                                Some(get(&a, "name").unwrap_or_else(|| "(unnamed)".into()))
+                                Some(get(a, "name").unwrap_or_else(|| "(unnamed)".into()))
                         }
                         // Authenticode page-hash flags and the (asm.v2)
                         // file hash: nothing to install.
@@ -959,7 +885,7 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
             }
             (["assembly"], "registryKeys") => {}
             (["assembly", "registryKeys"], "registryKey") => m.keys.push(KeyDecl {
-                key_name: get(&a, "keyName"),
+                key_name: get(a, "keyName"),
                 ..Default::default()
             }),
             (["assembly", "registryKeys"], other) => {
@@ -969,13 +895,13 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
                 if let Some(k) = m.keys.last_mut() {
                     match child {
                         "registryValue" => k.values.push(ValueDecl {
-                            name: get(&a, "name").unwrap_or_default(),
-                            value_type: get(&a, "valueType"),
-                            value: get(&a, "value"),
+                            name: get(a, "name").unwrap_or_default(),
+                            value_type: get(a, "valueType"),
+                            value: get(a, "value"),
                         }),
                         "securityDescriptor" => k.unprocessed.push(format!(
                             "security descriptor {}",
-                            get(&a, "name").unwrap_or_else(|| "(unnamed)".into())
+                            get(a, "name").unwrap_or_else(|| "(unnamed)".into())
                         )),
                         other => k.unprocessed.push(format!("<{other}>")),
                     }
@@ -984,18 +910,18 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
             (["assembly"], "dependency") => {}
             (["assembly", "dependency"], "dependentAssembly") => {
                 m.dependencies.push(DependencyDecl {
-                    dependency_type: get(&a, "dependencyType"),
+                    dependency_type: get(a, "dependencyType"),
                     identity: None,
                 })
             }
             (["assembly", "dependency", "dependentAssembly"], "assemblyIdentity") => {
                 if let Some(d) = m.dependencies.last_mut() {
-                    d.identity = Some(identity_of(&a));
+                    d.identity = Some(identity_of(a));
                 }
             }
             (["assembly"], "package") => {}
             (["assembly", "package"], "update") => m.updates.push(UpdateDecl {
-                name: get(&a, "name"),
+                name: get(a, "name"),
                 ..Default::default()
             }),
             (["assembly", "package", "update"], kind @ ("component" | "package" | "driver")) => {
@@ -1013,7 +939,7 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
                 "assemblyIdentity",
             ) => {
                 if let Some(u) = m.updates.last_mut() {
-                    u.identities.push(identity_of(&a));
+                    u.identities.push(identity_of(a));
                 }
             }
             // A deployment marker and display strings: nothing to lay out.
@@ -1028,20 +954,18 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> std::result::Result<Manifest,
             // Inside elements that are skipped: name what matters.
             (p, "serviceData") if p.len() >= 2 && p[1] != "file" => m.unprocessed.push(format!(
                 "service {} (<serviceData>) not created",
-                get(&a, "name").unwrap_or_else(|| "(unnamed)".into())
+                get(a, "name").unwrap_or_else(|| "(unnamed)".into())
             )),
             (p, "id") if p.last() == Some(&"categoryMembership") => m.unprocessed.push(format!(
                 "category membership {} not run",
-                get(&a, "typeName")
-                    .or_else(|| get(&a, "name"))
+                get(a, "typeName")
+                    .or_else(|| get(a, "name"))
                     .unwrap_or_else(|| "(unnamed)".into())
             )),
             _ => {}
         }
-        if !empty {
-            stack.push(local);
-        }
-    }
+        Ok(())
+    })?;
     if !saw_root {
         return Err(ManifestError::Structure {
             file: file.into(),
@@ -1078,62 +1002,40 @@ pub struct CixFile {
 /// Parse `_manifest_.cix.xml` (namespace `urn:ContainerIndex`).
 pub fn parse_cix(bytes: &[u8], file: &str) -> std::result::Result<Vec<CixFile>, ManifestError> {
     let text = decode_text(bytes, file)?;
-    let mut rd = NsReader::from_str(&text);
     let mut out: Vec<CixFile> = Vec::new();
-    let mut stack: Vec<String> = Vec::new();
-    loop {
-        let at = rd.buffer_position();
-        let (_, ev) = rd.read_resolved_event().map_err(|e| ManifestError::Xml {
-            file: file.into(),
-            offset: at,
-            what: e.to_string(),
-        })?;
-        let (e, empty) = match ev {
-            Event::Start(e) => (e, false),
-            Event::Empty(e) => (e, true),
-            Event::End(_) => {
-                stack.pop();
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-        let a = attrs(&e, file, at)?;
-        let path: Vec<&str> = stack.iter().map(String::as_str).collect();
-        match (path.as_slice(), local.as_str()) {
+    walk(&text, None, "", xml_error(file), |el| {
+        let a = el.attrs;
+        match (el.path, el.local) {
             ([.., "Files"], "File") => out.push(CixFile {
-                id: get(&a, "id").unwrap_or_default(),
-                name: get(&a, "name").unwrap_or_default(),
-                length: get(&a, "length").and_then(|l| l.parse().ok()),
+                id: get(a, "id").unwrap_or_default(),
+                name: get(a, "name").unwrap_or_default(),
+                length: get(a, "length").and_then(|l| l.parse().ok()),
                 ..Default::default()
             }),
             ([.., "File"], "Hash") => {
                 if let Some(f) = out.last_mut() {
-                    if get(&a, "alg").is_some_and(|x| x.eq_ignore_ascii_case("SHA1")) {
-                        f.sha1 = get(&a, "value").map(|v| v.to_ascii_lowercase());
+                    if get(a, "alg").is_some_and(|x| x.eq_ignore_ascii_case("SHA1")) {
+                        f.sha1 = get(a, "value").map(|v| v.to_ascii_lowercase());
                     }
                 }
             }
             ([.., "File", "Delta"], "Source") => {
                 if let Some(f) = out.last_mut() {
                     f.source = Some((
-                        get(&a, "type").unwrap_or_default(),
-                        get(&a, "name").unwrap_or_default(),
+                        get(a, "type").unwrap_or_default(),
+                        get(a, "name").unwrap_or_default(),
                     ));
                 }
             }
             ([.., "File", "Delta"], "Basis") => {
                 if let Some(f) = out.last_mut() {
-                    f.basis = get(&a, "file");
+                    f.basis = get(a, "file");
                 }
             }
             _ => {}
         }
-        if !empty {
-            stack.push(local);
-        }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

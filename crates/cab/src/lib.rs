@@ -27,6 +27,7 @@ pub mod msu;
 pub mod mum;
 mod source;
 pub mod write;
+pub mod xmlwalk;
 
 pub use cabinet::{Cabinet, FolderInfo};
 pub use error::{Error, Result};

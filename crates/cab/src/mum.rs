@@ -8,9 +8,7 @@
 
 use crate::cabinet::Cabinet;
 use crate::error::{Error, Result};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use crate::xmlwalk::{decode_text, get, walk, TextError};
 use serde::Serialize;
 use std::fmt;
 
@@ -81,30 +79,6 @@ pub struct PackageInfo {
     pub updates: Vec<UpdateEntry>,
 }
 
-fn attr_map(e: &BytesStart, file: &str) -> Result<Vec<(String, String)>> {
-    let mut v = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|err| Error::Package {
-            file: file.to_string(),
-            what: format!("update.mum: bad attribute: {err}"),
-        })?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let val = a
-            .unescape_value()
-            .map_err(|err| Error::Package {
-                file: file.to_string(),
-                what: format!("update.mum: bad attribute value: {err}"),
-            })?
-            .into_owned();
-        v.push((key, val));
-    }
-    Ok(v)
-}
-
-fn get(attrs: &[(String, String)], key: &str) -> Option<String> {
-    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
 fn identity(attrs: &[(String, String)]) -> AssemblyIdentity {
     AssemblyIdentity {
         name: get(attrs, "name").unwrap_or_default(),
@@ -117,119 +91,66 @@ fn identity(attrs: &[(String, String)]) -> AssemblyIdentity {
     }
 }
 
-/// Decode manifest bytes: UTF-8 (BOM optional) or UTF-16 with a BOM.
-fn decode_text(b: &[u8], file: &str) -> Result<String> {
-    let bad = |what: &str| Error::Package {
-        file: file.to_string(),
-        what: format!("update.mum: {what}"),
-    };
-    if b.starts_with(b"DCM\x01") {
-        return Err(bad("compressed (DCM) manifest; not supported"));
-    }
-    if let Some(rest) = b.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return String::from_utf8(rest.to_vec()).map_err(|_| bad("invalid UTF-8"));
-    }
-    let utf16 = |rest: &[u8], le: bool| {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        String::from_utf16(&units).map_err(|_| bad("invalid UTF-16"))
-    };
-    if let Some(rest) = b.strip_prefix(&[0xFF, 0xFE]) {
-        return utf16(rest, true);
-    }
-    if let Some(rest) = b.strip_prefix(&[0xFE, 0xFF]) {
-        return utf16(rest, false);
-    }
-    String::from_utf8(b.to_vec()).map_err(|_| bad("invalid UTF-8"))
-}
-
 impl PackageInfo {
     /// Parse `update.mum` bytes; `file` names the source in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<PackageInfo> {
-        let text = decode_text(bytes, file)?;
-        let mut rd = NsReader::from_str(&text);
+        let pkg_err = |what: String| Error::Package {
+            file: file.to_string(),
+            what: format!("update.mum: {what}"),
+        };
+        let text = decode_text(bytes).map_err(|e| match e {
+            TextError::Dcm => pkg_err("compressed (DCM) manifest; not supported".into()),
+            TextError::Encoding(what) => pkg_err(what.into()),
+        })?;
         let mut info = PackageInfo::default();
-        // Local names of the open asm.v3 elements ("" for other namespaces).
-        let mut stack: Vec<String> = Vec::new();
         let mut saw_root = false;
         let mut saw_identity = false;
-        loop {
-            let at = rd.buffer_position();
-            let (ns, ev) = rd.read_resolved_event().map_err(|e| Error::Package {
-                file: file.to_string(),
-                what: format!("update.mum: XML error after byte {at}: {e}"),
-            })?;
-            let (e, empty) = match ev {
-                Event::Start(e) => (e, false),
-                Event::Empty(e) => (e, true),
-                Event::End(_) => {
-                    stack.pop();
-                    continue;
-                }
-                Event::Eof => break,
-                _ => continue,
-            };
-            let in_ns = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == ASM_V3.as_bytes());
-            let local = if in_ns {
-                String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
-            } else {
-                String::new()
-            };
-            let path: Vec<&str> = stack.iter().map(String::as_str).collect();
-            let a = attr_map(&e, file)?;
-            match (path.as_slice(), local.as_str()) {
+        let xml_err = |at: u64, e: String| pkg_err(format!("XML error after byte {at}: {e}"));
+        // Elements outside asm.v3 are reported with an empty local name.
+        walk(&text, Some(ASM_V3), "", xml_err, |el| {
+            let a = el.attrs;
+            match (el.path, el.local) {
                 ([], "assembly") => {
                     saw_root = true;
-                    info.description = get(&a, "description");
-                    info.display_name = get(&a, "displayName");
-                    info.company = get(&a, "company");
-                    info.support_information = get(&a, "supportInformation");
-                    info.creation_time_stamp = get(&a, "creationTimeStamp");
+                    info.description = get(a, "description");
+                    info.display_name = get(a, "displayName");
+                    info.company = get(a, "company");
+                    info.support_information = get(a, "supportInformation");
+                    info.creation_time_stamp = get(a, "creationTimeStamp");
                 }
                 ([], _) => {
-                    return Err(Error::Package {
-                        file: file.to_string(),
-                        what: format!(
-                            "update.mum: root element is not <assembly> in namespace {ASM_V3}"
-                        ),
-                    })
+                    return Err(pkg_err(format!(
+                        "root element is not <assembly> in namespace {ASM_V3}"
+                    )))
                 }
                 (["assembly"], "assemblyIdentity") => {
-                    info.identity = identity(&a);
+                    info.identity = identity(a);
                     saw_identity = true;
                 }
                 (["assembly"], "package") => {
-                    info.identifier = get(&a, "identifier");
-                    info.release_type = get(&a, "releaseType");
-                    info.restart = get(&a, "restart");
-                    info.applicability_evaluation = get(&a, "applicabilityEvaluation");
+                    info.identifier = get(a, "identifier");
+                    info.release_type = get(a, "releaseType");
+                    info.restart = get(a, "restart");
+                    info.applicability_evaluation = get(a, "applicabilityEvaluation");
                 }
                 (["assembly", "package"], "parent") => info.parents.push(Parent {
-                    build_compare: get(&a, "buildCompare"),
-                    service_compare: get(&a, "serviceCompare"),
-                    revision_compare: get(&a, "revisionCompare"),
-                    integrate: get(&a, "integrate"),
-                    disposition: get(&a, "disposition"),
+                    build_compare: get(a, "buildCompare"),
+                    service_compare: get(a, "serviceCompare"),
+                    revision_compare: get(a, "revisionCompare"),
+                    integrate: get(a, "integrate"),
+                    disposition: get(a, "disposition"),
                     identities: Vec::new(),
                 }),
                 (["assembly", "package", "parent"], "assemblyIdentity") => {
                     if let Some(p) = info.parents.last_mut() {
-                        p.identities.push(identity(&a));
+                        p.identities.push(identity(a));
                     }
                 }
                 (["assembly", "package"], "installerAssembly") => {
-                    info.installer_assembly = Some(identity(&a));
+                    info.installer_assembly = Some(identity(a));
                 }
                 (["assembly", "package"], "update") => info.updates.push(UpdateEntry {
-                    name: get(&a, "name"),
+                    name: get(a, "name"),
                     ..Default::default()
                 }),
                 (
@@ -238,7 +159,7 @@ impl PackageInfo {
                 ) => {
                     if let Some(u) = info.updates.last_mut() {
                         u.kind = kind.to_string();
-                        u.integrate = get(&a, "integrate");
+                        u.integrate = get(a, "integrate");
                     }
                 }
                 (
@@ -246,15 +167,13 @@ impl PackageInfo {
                     "assemblyIdentity",
                 ) => {
                     if let Some(u) = info.updates.last_mut() {
-                        u.identity = Some(identity(&a));
+                        u.identity = Some(identity(a));
                     }
                 }
                 _ => {}
             }
-            if !empty {
-                stack.push(local);
-            }
-        }
+            Ok(())
+        })?;
         if !saw_root {
             return Err(Error::Package {
                 file: file.to_string(),
