@@ -10,6 +10,7 @@ pub mod ntfs;
 pub mod package;
 pub mod vhdx;
 pub mod wim;
+pub mod wim_ntfs_capture;
 
 use std::io::IsTerminal;
 

@@ -297,7 +297,7 @@ fn is_vhdx(path: &Path) -> bool {
         && &magic == b"vhdxfile"
 }
 
-fn open_read(path: &Path, partition: Option<u32>) -> Result<Box<dyn BlockDev>, BoxErr> {
+pub(crate) fn open_read(path: &Path, partition: Option<u32>) -> Result<Box<dyn BlockDev>, BoxErr> {
     let dev: Box<dyn BlockDev> = if is_vhdx(path) {
         Box::new(vhdx::Vhdx::open(
             path,

@@ -75,7 +75,9 @@ pub enum WimCommand {
         #[arg(long = "ref", value_name = "GLOB")]
         refs: Vec<String>,
     },
-    /// Capture a directory as a new WIM (replaces WIM when complete).
+    /// Capture a directory, or an NTFS volume (raw volume image; disk
+    /// image or VHDX with --partition), as a new WIM (replaces WIM when
+    /// complete).
     Capture {
         src: PathBuf,
         wim: PathBuf,
@@ -89,7 +91,7 @@ pub enum WimCommand {
         #[arg(long)]
         chunk_size: Option<u32>,
     },
-    /// Add a directory as a new image of an existing WIM.
+    /// Add a directory or an NTFS volume as a new image of an existing WIM.
     Append {
         src: PathBuf,
         wim: PathBuf,
@@ -119,6 +121,10 @@ pub struct CaptureArgs {
     /// gives a byte-identical WIM. Also on when SOURCE_DATE_EPOCH is set.
     #[arg(long)]
     deterministic: bool,
+    /// SRC is a disk image or VHDX: capture the NTFS volume of this
+    /// partition (1-based).
+    #[arg(long)]
+    partition: Option<u32>,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -542,13 +548,17 @@ fn capture_cmd(
     } else {
         WimWriter::create(wim_path, opts)?
     };
-    let (tree, warnings) = scan_dir(
-        src,
-        &CaptureOptions {
-            deterministic: fixed.is_some(),
-            rp_fix: w.rp_fix(),
-        },
-    )?;
+    let (tree, warnings) = if src.is_dir() && a.partition.is_none() {
+        scan_dir(
+            src,
+            &CaptureOptions {
+                deterministic: fixed.is_some(),
+                rp_fix: w.rp_fix(),
+            },
+        )?
+    } else {
+        super::wim_ntfs_capture::scan(src, a.partition)?
+    };
     for w in &warnings {
         eprintln!("wimforge: warning: {w}");
     }

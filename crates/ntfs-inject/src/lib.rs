@@ -28,6 +28,7 @@
 //! | [`check`] | structural checker (bitmaps vs runlists, indexes, $Secure) |
 //! | [`partition`] | MBR/GPT partition-entry reader |
 //! | [`wim_apply`] | WIM image → bulk writer |
+//! | [`wim_capture`] | volume → WIM image tree (capture) |
 
 pub mod attrdef;
 pub mod attribute;
@@ -49,6 +50,7 @@ pub mod secure;
 pub mod stdinfo;
 pub mod upcase;
 pub mod wim_apply;
+pub mod wim_capture;
 pub mod writer;
 
 pub use error::{Error, Result};

@@ -1,0 +1,237 @@
+//! `wimforge wim capture|append SRC WIM` where SRC is an NTFS volume (a raw
+//! volume image, or a VHDX / raw disk with `--partition N`), checked with
+//! wimlib (`wimlib-imagex dir --detailed`, `verify`, and its own NTFS-3G
+//! capture as the reference). Debian package: wimtools.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+/// Lines of `wimlib-imagex dir --detailed` that describe what the file
+/// system holds (names, short names, attributes, security descriptors,
+/// times, link counts, reparse tags, object ids, stream names, hashes and
+/// sizes), not where the WIM stores it (offsets, compressed sizes,
+/// reference counts, link group ids, which are numbering).
+const KEEP: &[&str] = &[
+    "Full Path",
+    "Short Name",
+    "Attributes",
+    "    FILE_ATTRIBUTE",
+    "Security Descriptor",
+    "Creation Time",
+    "Last Write Time",
+    "Last Access Time",
+    "Link Count",
+    "Reparse Tag",
+    "Object ID",
+    "Birth Volume ID",
+    "Birth Object ID",
+    "Domain ID",
+    "Hash",
+    "Uncompressed size",
+    "\t",
+];
+
+fn detailed(wim: &Path, image: &str) -> Vec<String> {
+    ok(Command::new("wimlib-imagex")
+        .args(["dir", "--detailed"])
+        .arg(wim)
+        .arg(image))
+    .lines()
+    .filter(|l| KEEP.iter().any(|k| l.starts_with(k)))
+    .map(str::to_string)
+    .collect()
+}
+
+fn assert_same_listing(what: &str, a: &[String], b: &[String]) {
+    if a != b {
+        let first = a
+            .iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        let lo = first.saturating_sub(8);
+        panic!(
+            "{what}: listings differ ({} vs {} lines) from line {first}:\nexpected:\n{}\ngot:\n{}",
+            a.len(),
+            b.len(),
+            a[lo..(first + 4).min(a.len())].join("\n"),
+            b[lo..(first + 4).min(b.len())].join("\n"),
+        );
+    }
+}
+
+fn verify(wim: &Path) {
+    let v = ok(Command::new("wimlib-imagex").arg("verify").arg(wim));
+    assert!(v.contains("OK") || v.contains("verified"), "{v}");
+}
+
+/// Apply `image` of `wim` into a fresh volume with our apply, capture it
+/// with our capture, and compare the two detailed listings.
+fn round_trip(wim: &Path, image: &str, compress: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("vol.img");
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(wim)
+        .arg(image)
+        .arg(&img)
+        .args(["--size", "64M"]));
+    let ours = dir.path().join("ours.wim");
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(&img)
+        .arg(&ours)
+        .args(["--compress", compress]));
+    verify(&ours);
+    let a = detailed(wim, image);
+    let mut b = detailed(&ours, "1");
+    if !a.iter().any(|l| l.starts_with("Security Descriptor")) {
+        // Normalisation: a source without descriptors (a Linux capture)
+        // gets the apply's default descriptors on the volume, which the
+        // capture then carries; only their presence differs.
+        b.retain(|l| !l.starts_with("Security Descriptor"));
+    }
+    assert_same_listing(&format!("{} image {image}", wim.display()), &a, &b);
+}
+
+#[test]
+fn capture_of_applied_fixtures_lists_like_the_source_wims() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    for (name, compress) in [
+        ("LZX.wim", "lzx"),
+        ("XPRESS.wim", "xpress"),
+        ("LZMS.wim", "none"),
+        ("BootLZX.wim", "lzx"),
+        ("dissect-archive_basic4k.wim", "xpress"),
+        ("dissect-archive_basic16k.wim", "none"),
+        ("wimlib-tests/empty_dacl.wim", "lzx"),
+        ("wimlib-tests/longpaths.wim", "xpress"),
+    ] {
+        let Some(w) = fixture(&format!("wim/{name}")) else {
+            continue;
+        };
+        eprintln!("round trip of {name}");
+        round_trip(&w, "1", compress);
+    }
+    if let Some(w) = fixture("wim/MultiImage.wim") {
+        for i in ["1", "2", "3"] {
+            round_trip(&w, i, "lzx");
+        }
+    }
+}
+
+/// Hard links, an ADS and an empty file from a tree we make, through
+/// wimlib's directory capture, our NTFS apply and our NTFS capture; then
+/// `append` of the same volume deduplicates every blob.
+#[test]
+fn hard_links_streams_and_append_survive_the_round_trip() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("d/e")).unwrap();
+    std::fs::write(src.join("a.txt"), b"hello").unwrap();
+    std::fs::hard_link(src.join("a.txt"), src.join("d/link.txt")).unwrap();
+    std::fs::write(src.join("d/e/empty"), b"").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.join("d/big.bin"), &big).unwrap();
+    let wim = dir.path().join("src.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&src)
+        .arg(&wim)
+        .arg("--compress=none"));
+    let img = dir.path().join("vol.img");
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&wim)
+        .arg("1")
+        .arg(&img)
+        .args(["--size", "32M"]));
+    let ours = dir.path().join("ours.wim");
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(&img)
+        .arg(&ours)
+        .args(["--compress", "lzx", "--name", "vol"]));
+    let mut a = detailed(&wim, "1");
+    a.retain(|l| !l.starts_with("Security Descriptor"));
+    let mut b = detailed(&ours, "1");
+    b.retain(|l| !l.starts_with("Security Descriptor"));
+    assert_same_listing("generated tree", &a, &b);
+    let listing = ok(Command::new("wimlib-imagex")
+        .args(["dir", "--detailed"])
+        .arg(&ours)
+        .arg("1"));
+    assert!(listing.contains("Link Count          = 2"), "{listing}");
+    // Append the volume again: every blob is already stored.
+    let before = std::fs::metadata(&ours).unwrap().len();
+    let out = run(wimforge()
+        .args(["wim", "append"])
+        .arg(&img)
+        .arg(&ours)
+        .args(["--name", "again"]));
+    assert!(out.status.success(), "{out:?}");
+    let after = std::fs::metadata(&ours).unwrap().len();
+    assert!(
+        after - before < 64 << 10,
+        "append stored data again: {before} -> {after}"
+    );
+    verify(&ours);
+    assert_same_listing("appended image", &b, &{
+        let mut v = detailed(&ours, "2");
+        v.retain(|l| !l.starts_with("Security Descriptor"));
+        v
+    });
+    // Bytes: wimlib extracts the big file from our WIM unchanged.
+    let x = dir.path().join("x");
+    ok(Command::new("wimlib-imagex")
+        .arg("apply")
+        .arg(&ours)
+        .arg("2")
+        .arg(&x));
+    assert!(std::fs::read(x.join("d/big.bin")).unwrap() == big);
+}
+
+/// A volume inside partition 1 of a VHDX made by `wimforge disk create`.
+#[test]
+fn capture_from_a_vhdx_partition() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let Some(w) = fixture("wim/LZX.wim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let vhdx = dir.path().join("disk.vhdx");
+    ok(wimforge()
+        .args(["disk", "create", "--size", "64M", "--layout", "bios"])
+        .arg(&vhdx));
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&w)
+        .arg("1")
+        .arg(&vhdx)
+        .args(["--partition", "1"]));
+    let ours = dir.path().join("ours.wim");
+    // Without --partition the disk is not a volume: a clear error and no
+    // WIM left behind.
+    let out = run(wimforge().args(["wim", "capture"]).arg(&vhdx).arg(&ours));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--partition"), "{err}");
+    assert!(!ours.exists());
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(&vhdx)
+        .arg(&ours)
+        .args(["--partition", "1", "--compress", "xpress"]));
+    verify(&ours);
+    assert_same_listing("VHDX partition", &detailed(&w, "1"), &detailed(&ours, "1"));
+}
