@@ -22,7 +22,7 @@
 //! The NTFS metafiles (records below 16: `$MFT` … `$Extend`) are not
 //! captured; the root directory's own attributes, times and descriptor
 //! become those of the image root. Attributes split over extension records
-//! ($ATTRIBUTE_LIST) are gathered and their runs joined.
+//! ($ATTRIBUTE_LIST) come joined from [`Volume::record`].
 
 use crate::attribute::{Attr, AttrKind, FLAG_COMPRESSED};
 use crate::error::{corrupt, Error, Result};
@@ -44,8 +44,6 @@ use wim::write::{BlobReader, BlobSource, ImageTree, NewInode, NewStream};
 const FIRST_NON_SYSTEM: u64 = 16;
 /// Largest $SDS read into memory.
 const MAX_SDS: u64 = 64 << 20;
-/// Largest $ATTRIBUTE_LIST read.
-const MAX_ATTR_LIST: u64 = 1 << 20;
 /// Largest $EA value (the format's limit is 64 KiB).
 const MAX_EA: u64 = 1 << 16;
 /// wimlib's "reparse point not fixed" flag: the data is stored as found.
@@ -224,47 +222,15 @@ struct Capture<D: BlockDev> {
 }
 
 impl<D: BlockDev + 'static> Capture<D> {
-    /// Record `n` with the attributes of its extension records merged in.
+    /// Record `n` (with its extension records merged, by the reader).
     fn record(&self, n: u64) -> Result<Record> {
-        let mut rec = self.vol.record(n)?;
+        let rec = self.vol.record(n)?;
         if !rec.in_use() {
             return Err(corrupt(
                 0,
                 "FILE record",
                 format!("record {n} is named by a directory but not in use"),
             ));
-        }
-        if let Some(list) = rec.find(at::ATTRIBUTE_LIST, &[]).cloned() {
-            let raw = self.vol.read_attr(&list, MAX_ATTR_LIST)?;
-            let mut ext = Vec::new();
-            let mut o = 0usize;
-            while o + 0x1A <= raw.len() {
-                let len = le::u16(&raw, o + 4) as usize;
-                if len < 0x1A || o + len > raw.len() {
-                    return Err(corrupt(
-                        0,
-                        "$ATTRIBUTE_LIST",
-                        format!("record {n}: bad entry length {len} at {o}"),
-                    ));
-                }
-                let r = le::u64(&raw, o + 0x10) & 0xFFFF_FFFF_FFFF;
-                if r != n && !ext.contains(&r) {
-                    ext.push(r);
-                }
-                o += len;
-            }
-            for r in ext {
-                let x = self.vol.record(r)?;
-                if x.base != n {
-                    return Err(corrupt(
-                        0,
-                        "$ATTRIBUTE_LIST",
-                        format!("record {n} lists record {r}, whose base is {}", x.base),
-                    ));
-                }
-                rec.attrs.extend(x.attrs);
-            }
-            rec.attrs = join_pieces(rec.attrs, n)?;
         }
         Ok(rec)
     }
@@ -435,62 +401,6 @@ impl<D: BlockDev + 'static> Capture<D> {
         }
         Ok(inode)
     }
-}
-
-/// Join the pieces of non-resident attributes split over several records
-/// (lowest VCN > 0) onto their first piece, in VCN order.
-fn join_pieces(attrs: Vec<Attr>, rec: u64) -> Result<Vec<Attr>> {
-    let (mut out, mut pieces): (Vec<Attr>, Vec<Attr>) = attrs.into_iter().partition(
-        |a| !matches!(a.kind, AttrKind::NonResident { lowest_vcn, .. } if lowest_vcn > 0),
-    );
-    pieces.sort_by_key(|a| match a.kind {
-        AttrKind::NonResident { lowest_vcn, .. } => lowest_vcn,
-        _ => 0,
-    });
-    for p in pieces {
-        let AttrKind::NonResident {
-            lowest_vcn,
-            highest_vcn: hi,
-            runs: more,
-            ..
-        } = p.kind
-        else {
-            continue;
-        };
-        let base = out
-            .iter_mut()
-            .find(|a| a.ty == p.ty && a.name == p.name && !matches!(a.kind, AttrKind::Resident(_)))
-            .ok_or_else(|| {
-                corrupt(
-                    0,
-                    "$ATTRIBUTE_LIST",
-                    format!(
-                        "record {rec}: attribute {:#x} piece at VCN {lowest_vcn} has no first piece",
-                        p.ty
-                    ),
-                )
-            })?;
-        if let AttrKind::NonResident {
-            highest_vcn, runs, ..
-        } = &mut base.kind
-        {
-            let have: u64 = runs.iter().map(|r| r.len).sum();
-            if have != lowest_vcn {
-                return Err(corrupt(
-                    0,
-                    "$ATTRIBUTE_LIST",
-                    format!(
-                        "record {rec}: attribute {:#x} piece starts at VCN {lowest_vcn}, \
-                         earlier pieces end at {have}",
-                        p.ty
-                    ),
-                ));
-            }
-            runs.extend(more);
-            *highest_vcn = hi;
-        }
-    }
-    Ok(out)
 }
 
 /// Convert an $EA value (FILE_FULL_EA_INFORMATION entries: u32 next
