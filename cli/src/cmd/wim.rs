@@ -84,7 +84,7 @@ pub enum WimCommand {
         #[command(flatten)]
         image: CaptureArgs,
         /// Compression: none, xpress, lzx (also lzx:fast, lzx:thorough) or
-        /// lzms (not yet).
+        /// lzms (also lzms:fast, lzms:thorough).
         #[arg(long, default_value = "none")]
         compress: String,
         /// Chunk size of compressed resources (power of two, 4096 and up).
@@ -482,24 +482,21 @@ fn capture_cmd(
     append: bool,
 ) -> CmdResult {
     use wim::codec::CompressionType;
+    use wim::write::lzms_compress::Level as LzmsLevel;
     use wim::write::lzx_compress::Level as LzxLevel;
     use wim::write::{scan_dir, CaptureOptions, WimWriter, WriteOptions};
-    let (compression, lzx_level) = match compress.to_ascii_lowercase().as_str() {
-        "none" => (CompressionType::None, None),
-        "xpress" => (CompressionType::Xpress, None),
-        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal)),
-        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast)),
-        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough)),
-        "lzms" => {
-            return Err(format!(
-                "--compress {compress}: not supported yet (no {compress} compressor has been \
-                 written); use --compress none"
-            )
-            .into())
-        }
+    let (compression, lzx_level, lzms_level) = match compress.to_ascii_lowercase().as_str() {
+        "none" => (CompressionType::None, None, None),
+        "xpress" => (CompressionType::Xpress, None, None),
+        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal), None),
+        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast), None),
+        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough), None),
+        "lzms" | "lzms:fast" => (CompressionType::Lzms, None, Some(LzmsLevel::Fast)),
+        "lzms:thorough" => (CompressionType::Lzms, None, Some(LzmsLevel::Thorough)),
         _ => {
             return Err(format!(
-                "--compress {compress}: unknown format (none, xpress, lzx[:fast|:thorough], lzms)"
+                "--compress {compress}: unknown format (none, xpress, lzx[:fast|:thorough], \
+                 lzms[:fast|:thorough])"
             )
             .into())
         }
@@ -525,9 +522,10 @@ fn capture_cmd(
         chunk_size: chunk_size.unwrap_or(0),
         compressor: {
             let cs = chunk_size.unwrap_or(wim::write::writer::DEFAULT_CHUNK_SIZE);
-            match lzx_level {
-                Some(level) => wim::write::lzx_factory(cs, level),
-                None => wim::write::compressor_for_chunk_size(compression, cs),
+            match (lzx_level, lzms_level) {
+                (Some(level), _) => wim::write::lzx_factory(cs, level),
+                (_, Some(level)) => wim::write::lzms_factory(cs, level),
+                _ => wim::write::compressor_for_chunk_size(compression, cs),
             }
         },
         threads: a.threads,

@@ -32,19 +32,19 @@
 use super::{DecodeError, Decompressor};
 
 /// Largest chunk the format can describe (`LZMS_MAX_BUFFER_SIZE`).
-const MAX_CHUNK_SIZE: usize = 1 << 30;
+pub(crate) const MAX_CHUNK_SIZE: usize = 1 << 30;
 
-const NUM_LITERAL_SYMS: usize = 256;
-const NUM_LENGTH_SYMS: usize = 54;
+pub(crate) const NUM_LITERAL_SYMS: usize = 256;
+pub(crate) const NUM_LENGTH_SYMS: usize = 54;
 const NUM_POWER_SYMS: usize = 8;
-const MAX_OFFSET_SYMS: usize = 799;
+pub(crate) const MAX_OFFSET_SYMS: usize = 799;
 
 /// Codewords never exceed this many bits.
 const MAX_CODEWORD_LEN: usize = 15;
 
 /// Number of recently coded bits kept per probability entry; also the
 /// implied denominator of every probability.
-const PROB_BITS: u32 = 6;
+pub(crate) const PROB_BITS: u32 = 6;
 
 /// Probability-entry counts per decision class (a power of two each; the
 /// low bits of the decision history select the entry).
@@ -100,9 +100,9 @@ const LENGTH_SLOT_RUNS: [(u8, u16); 13] = [
 
 /// Slot table entry: the base value and number of verbatim extra bits.
 #[derive(Clone, Copy)]
-struct Slot {
-    base: u32,
-    extra: u32,
+pub(crate) struct Slot {
+    pub(crate) base: u32,
+    pub(crate) extra: u32,
 }
 
 const fn expand_slots<const N: usize>(runs: &[(u8, u16)]) -> [Slot; N] {
@@ -138,14 +138,14 @@ const fn expand_slots<const N: usize>(runs: &[(u8, u16)]) -> [Slot; N] {
 
 /// Offset slots, padded to a power of two (index with `& (OFFSET_SLOTS_LEN - 1)`).
 const OFFSET_SLOTS_LEN: usize = MAX_OFFSET_SYMS.next_power_of_two();
-static OFFSET_SLOTS: [Slot; OFFSET_SLOTS_LEN] = expand_slots(&OFFSET_SLOT_RUNS);
+pub(crate) static OFFSET_SLOTS: [Slot; OFFSET_SLOTS_LEN] = expand_slots(&OFFSET_SLOT_RUNS);
 /// Length slots, padded the same way.
 const LENGTH_SLOTS_LEN: usize = NUM_LENGTH_SYMS.next_power_of_two();
-static LENGTH_SLOTS: [Slot; LENGTH_SLOTS_LEN] = expand_slots(&LENGTH_SLOT_RUNS);
+pub(crate) static LENGTH_SLOTS: [Slot; LENGTH_SLOTS_LEN] = expand_slots(&LENGTH_SLOT_RUNS);
 
 /// Number of offset slots a chunk of `size` bytes uses: enough for every
 /// offset up to `size - 1`.
-fn num_offset_slots(size: usize) -> usize {
+pub(crate) fn num_offset_slots(size: usize) -> usize {
     if size < 2 {
         return 0;
     }
@@ -163,13 +163,13 @@ fn num_offset_slots(size: usize) -> usize {
 /// last 64 bits coded with this entry, over 64, clamped to 1/64..63/64.
 /// Initially the history is `0x0000000055555555` (48 zeros).
 #[derive(Clone, Copy)]
-struct Prob {
-    zeros: u8,
-    history: u64,
+pub(crate) struct Prob {
+    pub(crate) zeros: u8,
+    pub(crate) history: u64,
 }
 
 impl Prob {
-    const INITIAL: Prob = Prob {
+    pub(crate) const INITIAL: Prob = Prob {
         zeros: 48,
         history: 0x0000_0000_5555_5555,
     };
@@ -177,17 +177,17 @@ impl Prob {
 
 /// All probability entries of one chunk, per decision class.
 #[derive(Clone)]
-struct Probs {
-    main: [Prob; MAIN_STATES],
-    is_delta: [Prob; MATCH_STATES],
-    lz_is_rep: [Prob; LZ_STATES],
-    delta_is_rep: [Prob; DELTA_STATES],
-    lz_rep: [[Prob; REP_STATES]; 2],
-    delta_rep: [[Prob; REP_STATES]; 2],
+pub(crate) struct Probs {
+    pub(crate) main: [Prob; MAIN_STATES],
+    pub(crate) is_delta: [Prob; MATCH_STATES],
+    pub(crate) lz_is_rep: [Prob; LZ_STATES],
+    pub(crate) delta_is_rep: [Prob; DELTA_STATES],
+    pub(crate) lz_rep: [[Prob; REP_STATES]; 2],
+    pub(crate) delta_rep: [[Prob; REP_STATES]; 2],
 }
 
 impl Probs {
-    const INITIAL: Probs = Probs {
+    pub(crate) const INITIAL: Probs = Probs {
         main: [Prob::INITIAL; MAIN_STATES],
         is_delta: [Prob::INITIAL; MATCH_STATES],
         lz_is_rep: [Prob::INITIAL; LZ_STATES],
@@ -264,7 +264,7 @@ impl<'a> RangeDecoder<'a> {
 /// Probability actually used for a zero count of 0..=64: 0/64 and 64/64
 /// are not allowed and become 1/64 and 63/64. Sized 128 so that indexing
 /// with any `u8` needs no bounds check.
-static PROB_CLAMP: [u8; 256] = {
+pub(crate) static PROB_CLAMP: [u8; 256] = {
     let mut t = [63u8; 256];
     let mut i = 0;
     while i < 64 {
@@ -427,13 +427,13 @@ struct DecodeTables<const N: usize, const T: usize> {
 /// Work space for [`build_lengths`], one per decompressor and shared by
 /// its codes, so rebuilding never has to zero fresh arrays.
 #[derive(Clone)]
-struct BuildScratch<const N: usize> {
-    lens: [u8; N],
-    keys: [u32; N],
-    node_freq: [u32; N],
-    parent: [u16; N],
-    depth: [u8; N],
-    bucket: [u16; N],
+pub(crate) struct BuildScratch<const N: usize> {
+    pub(crate) lens: [u8; N],
+    pub(crate) keys: [u32; N],
+    pub(crate) node_freq: [u32; N],
+    pub(crate) parent: [u16; N],
+    pub(crate) depth: [u8; N],
+    pub(crate) bucket: [u16; N],
 }
 
 impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
@@ -621,7 +621,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
 /// then lengths handed out longest-first in that same sorted order. A
 /// length limit of 15 is applied defensively; the format guarantees it is
 /// never hit ("Huffman codes" in the format description).
-fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildScratch<N>) {
+pub(crate) fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildScratch<N>) {
     let n = freqs.len().min(N);
     let BuildScratch {
         lens,
@@ -757,8 +757,8 @@ struct X86Filter {
     next_base: u32,
 }
 
-const X86_WINDOW: u32 = 65535;
-const X86_MAX_TRANSLATION_OFFSET: i64 = 1023;
+pub(crate) const X86_WINDOW: u32 = 65535;
+pub(crate) const X86_MAX_TRANSLATION_OFFSET: i64 = 1023;
 
 impl X86Filter {
     fn new() -> Self {

@@ -1,5 +1,5 @@
-//! Decompressors for the three WIM compression formats, and the XPRESS and
-//! LZX compressors ([`xpress_compress`], [`lzx_compress`]).
+//! Decompressors for the three WIM compression formats, and their
+//! compressors ([`xpress_compress`], [`lzx_compress`], [`lzms_compress`]).
 //!
 //! Each format lives in its own module. A WIM resource is split into chunks
 //! that are compressed independently (wimlib's format notes, "resource.c"
@@ -11,6 +11,7 @@
 
 pub(crate) mod huffman;
 pub mod lzms;
+pub mod lzms_compress;
 pub mod lzx;
 pub mod lzx_compress;
 pub mod xpress;

@@ -20,6 +20,7 @@ pub mod resource;
 pub mod writer;
 pub mod xml;
 
+pub use crate::codec::lzms_compress;
 pub use crate::codec::lzx_compress;
 pub use crate::codec::xpress_compress;
 
@@ -31,8 +32,8 @@ pub use writer::{WimWriter, WriteOptions, WriteSummary};
 use crate::codec::CompressionType;
 
 /// A compressor factory for `ctype` at its default level, for WIMs with
-/// the default chunk size ([`writer::DEFAULT_CHUNK_SIZE`]), or `None` when
-/// no compressor for it exists yet (LZMS so far). For other chunk sizes use
+/// the default chunk size ([`writer::DEFAULT_CHUNK_SIZE`]), or `None` for
+/// `CompressionType::None`. For other chunk sizes use
 /// [`compressor_for_chunk_size`]: an LZX compressor must know the WIM's
 /// chunk size.
 pub fn compressor_for(ctype: CompressionType) -> Option<CompressorFactory> {
@@ -40,8 +41,8 @@ pub fn compressor_for(ctype: CompressionType) -> Option<CompressorFactory> {
 }
 
 /// A compressor factory for `ctype` at its default level, for a WIM whose
-/// chunk size is `chunk_size`; `None` when no compressor for `ctype` exists
-/// yet (LZMS) or `chunk_size` is out of the format's range.
+/// chunk size is `chunk_size`; `None` for `CompressionType::None` or when
+/// `chunk_size` is out of the format's range.
 pub fn compressor_for_chunk_size(
     ctype: CompressionType,
     chunk_size: u32,
@@ -53,7 +54,8 @@ pub fn compressor_for_chunk_size(
             )) as Box<dyn Compressor>
         })),
         CompressionType::Lzx => lzx_factory(chunk_size, lzx_compress::Level::default()),
-        _ => None,
+        CompressionType::Lzms => lzms_factory(chunk_size, lzms_compress::Level::default()),
+        CompressionType::None => None,
     }
 }
 
@@ -64,6 +66,21 @@ pub fn lzx_factory(chunk_size: u32, level: lzx_compress::Level) -> Option<Compre
     lzx_compress::LzxCompressor::new(cs, level).ok()?;
     Some(std::sync::Arc::new(move || {
         match lzx_compress::LzxCompressor::new(cs, level) {
+            Ok(c) => Box::new(c) as Box<dyn Compressor>,
+            // Checked above; storing chunks raw is valid anyway.
+            Err(_) => Box::new(StoreRaw),
+        }
+    }))
+}
+
+/// A factory of LZMS compressors at `level` for chunks of up to
+/// `chunk_size` bytes (1 byte to 1 GiB; WIMs use 32 KiB and up, solid
+/// resources 64 MiB).
+pub fn lzms_factory(chunk_size: u32, level: lzms_compress::Level) -> Option<CompressorFactory> {
+    let cs = chunk_size as usize;
+    lzms_compress::LzmsCompressor::new(cs, level).ok()?;
+    Some(std::sync::Arc::new(move || {
+        match lzms_compress::LzmsCompressor::new(cs, level) {
             Ok(c) => Box::new(c) as Box<dyn Compressor>,
             // Checked above; storing chunks raw is valid anyway.
             Err(_) => Box::new(StoreRaw),
