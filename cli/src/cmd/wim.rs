@@ -125,6 +125,10 @@ pub struct CaptureArgs {
     /// partition (1-based).
     #[arg(long)]
     partition: Option<u32>,
+    /// Pack file data into LZMS solid resources (64 MiB chunks; WIM
+    /// version 0xE00). With `--compress none`, metadata is LZMS too.
+    #[arg(long)]
+    solid: bool,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -501,6 +505,12 @@ fn capture_cmd(
             .into())
         }
     };
+    // `--solid` alone means LZMS for everything, as wimlib-imagex does.
+    let (compression, lzms_level) = if a.solid && compression == CompressionType::None && !append {
+        (CompressionType::Lzms, Some(LzmsLevel::Fast))
+    } else {
+        (compression, lzms_level)
+    };
     if let Some(cs) = chunk_size {
         if !cs.is_power_of_two() || !(4096..=1 << 30).contains(&cs) {
             return Err(
@@ -533,6 +543,16 @@ fn capture_cmd(
         fixed_time: fixed,
         // wimlib's capture default (--rpfix); an append follows the WIM.
         rp_fix: true,
+        solid: a.solid,
+        solid_chunk_size: 0,
+        solid_compressor: if a.solid {
+            wim::write::lzms_factory(
+                wim::write::solid::DEFAULT_SOLID_CHUNK_SIZE,
+                lzms_level.unwrap_or_default(),
+            )
+        } else {
+            None
+        },
     };
     let name = match &a.name {
         Some(n) => n.clone(),

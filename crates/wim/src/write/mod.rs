@@ -4,7 +4,7 @@
 //! [`header`], the [`blob_table`], the UTF-16 [`xml`] document, image
 //! [`metadata`] (security block, dentry tree, extra stream entries, tagged
 //! items), chunked [`resource`]s with their chunk tables and a pluggable
-//! [`resource::Compressor`], the [`integrity`] table, a Linux directory
+//! [`resource::Compressor`], [`solid`] resources packing many blobs, the [`integrity`] table, a Linux directory
 //! scanner ([`capture`]) and the [`writer::WimWriter`] that ties them
 //! together, writing to a temporary file renamed into place when complete.
 //!
@@ -17,6 +17,7 @@ pub mod header;
 pub mod integrity;
 pub mod metadata;
 pub mod resource;
+pub mod solid;
 pub mod writer;
 pub mod xml;
 

@@ -62,7 +62,7 @@ impl std::fmt::Debug for dyn BlobReader {
 }
 
 impl BlobSource {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
+    pub(crate) fn open(&self) -> Result<Box<dyn Read + '_>> {
         Ok(match self {
             BlobSource::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
             BlobSource::Bytes(b) => Box::new(&b[..]),
@@ -79,7 +79,7 @@ impl BlobSource {
         }
     }
 
-    fn io_err(&self, e: std::io::Error) -> Error {
+    pub(crate) fn io_err(&self, e: std::io::Error) -> Error {
         match self {
             BlobSource::File(p) => Error::io(p, e),
             BlobSource::Bytes(_) => Error::io("(in-memory data)", e),
@@ -145,7 +145,7 @@ pub struct Written {
 
 /// Read exactly `buf.len()` bytes unless the source ends first; returns
 /// the count read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
@@ -158,7 +158,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn changed(src: &BlobSource, expected: u64) -> Error {
+pub(crate) fn changed(src: &BlobSource, expected: u64) -> Error {
     Error::Refused(format!(
         "{}: changed while being captured (expected {expected} bytes)",
         src.describe()

@@ -14,6 +14,7 @@ use super::resource::{
     compress_blobs, write_precompressed, write_resource, BlobSource, CompressorFactory, Out,
     ResourceSpec,
 };
+use super::solid::{hash_source, write_solid, SolidBlob, DEFAULT_SOLID_CHUNK_SIZE};
 use super::xml;
 use crate::codec::CompressionType;
 use crate::error::{Error, Result};
@@ -56,6 +57,15 @@ pub struct WriteOptions {
     /// Set the header's `RP_FIX` flag (images captured with reparse point
     /// fixups). Appending keeps the existing WIM's flag.
     pub rp_fix: bool,
+    /// Pack the file data of each added image into one LZMS solid
+    /// resource (the WIM becomes version 0xE00); metadata resources stay
+    /// non-solid with `compression`.
+    pub solid: bool,
+    /// Chunk size of solid resources (0: [`DEFAULT_SOLID_CHUNK_SIZE`]).
+    pub solid_chunk_size: u32,
+    /// LZMS compressor for solid chunks (default: [`super::lzms_factory`]
+    /// at the default level for the solid chunk size).
+    pub solid_compressor: Option<CompressorFactory>,
 }
 
 impl Default for WriteOptions {
@@ -68,6 +78,9 @@ impl Default for WriteOptions {
             integrity: false,
             fixed_time: None,
             rp_fix: false,
+            solid: false,
+            solid_chunk_size: 0,
+            solid_compressor: None,
         }
     }
 }
@@ -95,6 +108,8 @@ pub struct WimWriter {
     ctype: CompressionType,
     chunk_size: u32,
     compressor: Option<CompressorFactory>,
+    /// Solid mode: chunk size and compressor of the solid resources.
+    solid: Option<(u32, CompressorFactory)>,
     header: Header,
     integrity: bool,
     fixed_time: Option<i64>,
@@ -162,6 +177,25 @@ fn check_chunk_size(ctype: CompressionType, cs: u32) -> Result<()> {
     Ok(())
 }
 
+/// The solid chunk size and compressor `opts` ask for, if solid.
+fn solid_setup(opts: &WriteOptions) -> Result<Option<(u32, CompressorFactory)>> {
+    if !opts.solid {
+        return Ok(None);
+    }
+    let cs = if opts.solid_chunk_size == 0 {
+        DEFAULT_SOLID_CHUNK_SIZE
+    } else {
+        opts.solid_chunk_size
+    };
+    check_chunk_size(CompressionType::Lzms, cs)?;
+    let f = match &opts.solid_compressor {
+        Some(f) => f.clone(),
+        None => super::lzms_factory(cs, Default::default())
+            .ok_or_else(|| Error::Refused(format!("no LZMS compressor for {cs}-byte chunks")))?,
+    };
+    Ok(Some((cs, f)))
+}
+
 impl WimWriter {
     /// Start a new WIM that will replace `path` when finished.
     pub fn create(path: impl AsRef<Path>, opts: WriteOptions) -> Result<WimWriter> {
@@ -173,6 +207,7 @@ impl WimWriter {
             opts.chunk_size
         };
         check_chunk_size(ctype, chunk_size)?;
+        let solid = solid_setup(&opts)?;
         if ctype != CompressionType::None && opts.compressor.is_none() {
             return Err(Error::Refused(format!(
                 "{ctype} compression is not supported yet"
@@ -197,7 +232,7 @@ impl WimWriter {
             };
         let header = Header {
             magic: WIM_MAGIC,
-            version: if ctype == CompressionType::Lzms {
+            version: if ctype == CompressionType::Lzms || solid.is_some() {
                 VERSION_SOLID
             } else {
                 VERSION_DEFAULT
@@ -233,6 +268,7 @@ impl WimWriter {
             ctype,
             chunk_size,
             compressor: opts.compressor,
+            solid,
             header,
             integrity: opts.integrity,
             fixed_time: opts.fixed_time,
@@ -258,7 +294,11 @@ impl WimWriter {
     pub fn append_to(path: impl AsRef<Path>, opts: WriteOptions) -> Result<WimWriter> {
         let path = path.as_ref();
         let wim = Wim::open(path, &[])?;
-        let h = wim.header().clone();
+        let mut h = wim.header().clone();
+        let solid = solid_setup(&opts)?;
+        if solid.is_some() {
+            h.version = VERSION_SOLID;
+        }
         if h.total_parts != 1 {
             return Err(Error::Refused(format!(
                 "{}: appending to a split WIM is not supported",
@@ -368,6 +408,7 @@ impl WimWriter {
             },
             chunk_size: h.chunk_size,
             compressor,
+            solid,
             header: h,
             integrity,
             fixed_time: opts.fixed_time,
@@ -503,6 +544,57 @@ impl WimWriter {
         Ok(hashes)
     }
 
+    /// Store blobs in one solid resource: hash them all (in parallel),
+    /// drop those already stored or repeated, pack the rest.
+    fn store_solid(&mut self, items: &[(BlobSource, u64)]) -> Result<Vec<[u8; 20]>> {
+        let Some((cs, factory)) = self.solid.clone() else {
+            return Err(Error::Refused("not writing solid resources".into()));
+        };
+        let hashes: Vec<[u8; 20]> = self.pool.install(|| {
+            use rayon::prelude::*;
+            items
+                .par_iter()
+                .map(|(src, size)| hash_source(src, *size))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut seen = HashSet::new();
+        let new: Vec<SolidBlob> = items
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, h)| !self.index.contains_key(*h) && seen.insert(**h))
+            .map(|((src, size), h)| SolidBlob {
+                src: src.clone(),
+                size: *size,
+                hash: *h,
+            })
+            .collect();
+        self.summary.deduplicated += (items.len() - new.len()) as u64;
+        if new.is_empty() {
+            return Ok(hashes);
+        }
+        let mut out = self.out.take().expect("writer used after finish");
+        let r = write_solid(
+            &mut out,
+            &new,
+            CompressionType::Lzms,
+            cs,
+            &factory,
+            &self.pool,
+        );
+        self.out = Some(out);
+        let w = r?;
+        let records = w.records(&new, 1);
+        // Entry 0 is the resource descriptor; blob k is entry k + 1.
+        let base = self.entries.len();
+        for (k, b) in new.iter().enumerate() {
+            self.index.insert(b.hash, base + 1 + k);
+            self.summary.blobs_written += 1;
+            self.summary.bytes_written += b.size;
+        }
+        self.entries.extend(records);
+        Ok(hashes)
+    }
+
     /// Add an image: store its streams' data (deduplicated by SHA-1), then
     /// its metadata resource and XML entry. Returns its 1-based index.
     pub fn add_image(
@@ -527,6 +619,17 @@ impl WimWriter {
                     jobs.push((i, s, src.clone(), st.size));
                 }
             }
+        }
+        if self.solid.is_some() {
+            let items: Vec<(BlobSource, u64)> = jobs
+                .iter()
+                .map(|(_, _, src, size)| (src.clone(), *size))
+                .collect();
+            let hashes = self.store_solid(&items)?;
+            for ((i, s, _, _), h) in jobs.iter().zip(hashes) {
+                tree.inodes[*i].streams[*s].hash = h;
+            }
+            jobs.clear();
         }
         let mut j = 0;
         while j < jobs.len() {
