@@ -235,3 +235,42 @@ fn capture_from_a_vhdx_partition() {
     verify(&ours);
     assert_same_listing("VHDX partition", &detailed(&w, "1"), &detailed(&ours, "1"));
 }
+/// A volume Windows made (compressed files, object ids, a large index,
+/// `$RECYCLE.BIN`): our capture lists exactly like wimlib's NTFS-3G
+/// capture of the same image.
+#[test]
+fn windows_volume_lists_like_wimlib_ntfs3g_capture() {
+    if !have("wimlib-imagex") {
+        return;
+    }
+    let Some(gz) = fixture("ntfs/dissect-ntfs_ntfs.bin.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("vol.img");
+    let raw = ok_bytes(Command::new("gzip").arg("-dc").arg(&gz));
+    std::fs::write(&img, raw).unwrap();
+    let theirs = dir.path().join("theirs.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&img)
+        .arg(&theirs));
+    let ours = dir.path().join("ours.wim");
+    ok(wimforge()
+        .args(["wim", "capture"])
+        .arg(&img)
+        .arg(&ours)
+        .args(["--compress", "lzx"]));
+    verify(&ours);
+    assert_same_listing(
+        "dissect-ntfs_ntfs.bin",
+        &detailed(&theirs, "1"),
+        &detailed(&ours, "1"),
+    );
+}
+
+fn ok_bytes(cmd: &mut Command) -> Vec<u8> {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed");
+    out.stdout
+}

@@ -28,6 +28,7 @@
 //! | [`check`] | structural checker (bitmaps vs runlists, indexes, $Secure) |
 //! | [`partition`] | MBR/GPT partition-entry reader |
 //! | [`wim_apply`] | WIM image → bulk writer |
+//! | [`lznt1`] | LZNT1 decompression of compressed attributes |
 //! | [`wim_capture`] | volume → WIM image tree (capture) |
 
 pub mod attrdef;
@@ -42,6 +43,7 @@ pub mod index;
 pub mod inject;
 pub mod layout;
 pub mod logfile;
+pub mod lznt1;
 pub mod partition;
 pub mod reader;
 pub mod record;

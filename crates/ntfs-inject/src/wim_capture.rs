@@ -14,7 +14,8 @@
 //! - the security descriptor, from `$Secure:$SDS` through `$SII` by the
 //!   security id, or from an old-style $SECURITY_DESCRIPTOR attribute,
 //!   deduplicated by content;
-//! - the unnamed and named $DATA streams (sparse runs read as zeros);
+//! - the unnamed and named $DATA streams (sparse runs read as zeros,
+//!   NTFS-compressed ones decompressed, see [`crate::lznt1`]);
 //! - $REPARSE_POINT: tag, reserved field and data (not fixed up);
 //! - $EA entries, as the WIM `TAG_XATTRS` item;
 //! - $OBJECT_ID, as the `TAG_OBJECT_ID` item.
@@ -311,9 +312,12 @@ impl<D: BlockDev + 'static> Capture<D> {
                     a.name_string()
                 ))
             })?;
-            if a.flags & FLAG_COMPRESSED != 0 && matches!(a.kind, AttrKind::NonResident { .. }) {
+            if a.flags & FLAG_COMPRESSED != 0
+                && matches!(a.kind, AttrKind::NonResident { .. })
+                && self.vol.cluster_size() > 4096
+            {
                 return Err(Skip(format!(
-                    "stream {name:?} is NTFS-compressed, which this reader cannot decompress yet"
+                    "stream {name:?} is NTFS-compressed on a volume with clusters over 4 KiB"
                 )));
             }
             let size = a.data_size();
@@ -535,6 +539,19 @@ impl<D: BlockDev + 'static> BlobReader for StreamBlob<D> {
         else {
             return Err(std::io::Error::other("resident stream given as a reader"));
         };
+        if self.attr.flags & FLAG_COMPRESSED != 0 {
+            return Ok(Box::new(UnitReader {
+                dev: self.vol.device(),
+                cluster: self.vol.cluster_size(),
+                runs,
+                size: *data,
+                initialized: *initialized,
+                pos: 0,
+                unit: Vec::new(),
+                unit_start: 0,
+                stored: Vec::new(),
+            }));
+        }
         Ok(Box::new(RunReader {
             dev: self.vol.device(),
             cluster: self.vol.cluster_size(),
@@ -600,6 +617,97 @@ impl<D: BlockDev> Read for RunReader<'_, D> {
             }
             _ => b.fill(0),
         }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads an NTFS-compressed value a compression unit at a time (see
+/// [`crate::lznt1`]).
+struct UnitReader<'a, D: BlockDev> {
+    dev: &'a D,
+    cluster: u64,
+    runs: &'a [Run],
+    size: u64,
+    initialized: u64,
+    pos: u64,
+    /// The decompressed unit holding `pos`, starting at `unit_start`.
+    unit: Vec<u8>,
+    unit_start: u64,
+    stored: Vec<u8>,
+}
+
+impl<D: BlockDev> UnitReader<'_, D> {
+    /// Decompress the unit starting at byte `start`.
+    fn load(&mut self, start: u64) -> std::io::Result<()> {
+        let unit_bytes = crate::lznt1::UNIT_CLUSTERS * self.cluster;
+        let first_vcn = start / self.cluster;
+        // LCN of each cluster of the unit (None: sparse or past the runs).
+        let mut lcns = Vec::with_capacity(crate::lznt1::UNIT_CLUSTERS as usize);
+        let mut vcn = 0u64;
+        for r in self.runs {
+            for k in 0..r.len {
+                let v = vcn + k;
+                if v >= first_vcn + crate::lznt1::UNIT_CLUSTERS {
+                    break;
+                }
+                if v >= first_vcn {
+                    lcns.push(r.lcn.map(|l| l + k));
+                }
+            }
+            vcn += r.len;
+            if vcn >= first_vcn + crate::lznt1::UNIT_CLUSTERS {
+                break;
+            }
+        }
+        lcns.resize(crate::lznt1::UNIT_CLUSTERS as usize, None);
+        let stored = lcns.iter().take_while(|l| l.is_some()).count();
+        self.stored.clear();
+        self.stored.resize(stored * self.cluster as usize, 0);
+        for (i, l) in lcns.iter().take(stored).enumerate() {
+            let c = self.cluster as usize;
+            self.dev.read_at(
+                l.unwrap_or(0) * self.cluster,
+                &mut self.stored[i * c..(i + 1) * c],
+            )?;
+        }
+        let want = unit_bytes.min(self.size - start) as usize;
+        if stored == lcns.len() {
+            // Not compressed: stored as is.
+            self.unit.clear();
+            self.unit.extend_from_slice(&self.stored[..want]);
+        } else if stored == 0 {
+            self.unit.clear();
+            self.unit.resize(want, 0);
+        } else {
+            let dev_off = lcns[0].unwrap_or(0) * self.cluster;
+            crate::lznt1::decompress(&self.stored, want, &mut self.unit, dev_off)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.unit.resize(want, 0);
+        }
+        // Bytes past the initialized size read as zeros.
+        if start + want as u64 > self.initialized {
+            let keep = self.initialized.saturating_sub(start) as usize;
+            self.unit[keep..].fill(0);
+        }
+        self.unit_start = start;
+        Ok(())
+    }
+}
+
+impl<D: BlockDev> Read for UnitReader<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let end = self.unit_start + self.unit.len() as u64;
+        if self.unit.is_empty() || self.pos < self.unit_start || self.pos >= end {
+            let unit_bytes = crate::lznt1::UNIT_CLUSTERS * self.cluster;
+            self.load(self.pos / unit_bytes * unit_bytes)?;
+        }
+        let within = (self.pos - self.unit_start) as usize;
+        let n = (self.unit.len() - within).min(buf.len());
+        buf[..n].copy_from_slice(&self.unit[within..within + n]);
         self.pos += n as u64;
         Ok(n)
     }
