@@ -125,11 +125,13 @@ fn capture_of_applied_fixtures_lists_like_the_source_wims() {
     }
 }
 
-/// Hard links, an ADS and an empty file from a tree we make, through
-/// wimlib's directory capture, our NTFS apply and our NTFS capture; then
-/// `append` of the same volume deduplicates every blob.
+/// Hard links, symlinks (reparse points), an extended attribute, an empty
+/// and a large file from a tree we make, through wimlib's directory
+/// capture, our NTFS apply and our NTFS capture; then `append` of the same
+/// volume deduplicates every blob, and wimlib extracts our WIM with the
+/// bytes, link targets and the extended attribute.
 #[test]
-fn hard_links_streams_and_append_survive_the_round_trip() {
+fn links_reparse_points_eas_and_append_survive_the_round_trip() {
     if !have("wimlib-imagex") {
         return;
     }
@@ -141,12 +143,30 @@ fn hard_links_streams_and_append_survive_the_round_trip() {
     std::fs::write(src.join("d/e/empty"), b"").unwrap();
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(src.join("d/big.bin"), &big).unwrap();
+    std::os::unix::fs::symlink("../a.txt", src.join("d/rel")).unwrap();
+    std::os::unix::fs::symlink("/abs/target", src.join("abs")).unwrap();
+    let path = std::ffi::CString::new(src.join("a.txt").to_str().unwrap()).unwrap();
+    let value = b"value123";
+    // SAFETY: NUL-terminated path and name; value pointer and length match.
+    let xattr_ok = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"user.test".as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    } == 0;
+    if !xattr_ok {
+        eprintln!("note: this file system has no user xattrs; EA part not checked");
+    }
     let wim = dir.path().join("src.wim");
     ok(Command::new("wimlib-imagex")
         .arg("capture")
         .arg(&src)
         .arg(&wim)
-        .arg("--compress=none"));
+        .arg("--compress=none")
+        .arg("--unix-data"));
     let img = dir.path().join("vol.img");
     ok(wimforge()
         .args(["wim", "apply"])
@@ -189,14 +209,39 @@ fn hard_links_streams_and_append_survive_the_round_trip() {
         v.retain(|l| !l.starts_with("Security Descriptor"));
         v
     });
-    // Bytes: wimlib extracts the big file from our WIM unchanged.
+    // Bytes, link targets and the EA: wimlib extracts them from our WIM.
     let x = dir.path().join("x");
     ok(Command::new("wimlib-imagex")
         .arg("apply")
         .arg(&ours)
         .arg("2")
-        .arg(&x));
+        .arg(&x)
+        .arg("--unix-data"));
     assert!(std::fs::read(x.join("d/big.bin")).unwrap() == big);
+    assert_eq!(std::fs::read(x.join("d/link.txt")).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read_link(x.join("d/rel")).unwrap(),
+        Path::new("../a.txt")
+    );
+    assert_eq!(
+        std::fs::read_link(x.join("abs")).unwrap(),
+        Path::new("/abs/target")
+    );
+    if xattr_ok {
+        let p = std::ffi::CString::new(x.join("a.txt").to_str().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        // SAFETY: NUL-terminated path and name; buffer pointer and length match.
+        let n = unsafe {
+            libc::getxattr(
+                p.as_ptr(),
+                c"user.test".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!(n, value.len() as isize, "EA lost in the round trip");
+        assert_eq!(&buf[..value.len()], value);
+    }
 }
 
 /// A volume inside partition 1 of a VHDX made by `wimforge disk create`.
