@@ -319,3 +319,69 @@ fn ok_bytes(cmd: &mut Command) -> Vec<u8> {
     assert!(out.status.success(), "{cmd:?} failed");
     out.stdout
 }
+
+/// Damaged volumes: bytes of the MFT, the indexes and the data overwritten
+/// at many places. The capture either succeeds or fails with an error;
+/// it never panics and never leaves a WIM behind when it fails.
+#[test]
+fn damaged_volumes_fail_cleanly() {
+    let Some(w) = fixture("wim/dissect-archive_basic4k.wim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("vol.img");
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&w)
+        .arg("1")
+        .arg(&img)
+        .args(["--size", "16M"]));
+    let good = std::fs::read(&img).unwrap();
+    // Where the MFT lies: boot sector fields (cluster size, $MFT LCN).
+    let cluster = u16::from_le_bytes([good[11], good[12]]) as usize * good[13] as usize;
+    let mft = u64::from_le_bytes(good[0x30..0x38].try_into().unwrap()) as usize * cluster;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut failures = 0;
+    for round in 0..40 {
+        let mut bad = good.clone();
+        for _ in 0..8 {
+            // Mostly inside the first 96 MFT records, sometimes anywhere.
+            let off = if round % 4 == 3 {
+                next() as usize % bad.len()
+            } else {
+                mft + next() as usize % (96 * 1024)
+            };
+            bad[off] = next() as u8;
+        }
+        let vol = dir.path().join("bad.img");
+        std::fs::write(&vol, &bad).unwrap();
+        let out_wim = dir.path().join("bad.wim");
+        let _ = std::fs::remove_file(&out_wim);
+        let out = run(wimforge().args(["wim", "capture"]).arg(&vol).arg(&out_wim));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && out.status.code().is_some(),
+            "round {round}: {err}"
+        );
+        if !out.status.success() {
+            failures += 1;
+            assert!(!out_wim.exists(), "round {round}: WIM left after {err}");
+            assert!(err.contains("wimforge"), "round {round}: {err}");
+        }
+    }
+    eprintln!("{failures} of 40 damaged volumes were refused");
+    // No temporary files left either.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "bad.wim")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bad.img", "vol.img"]);
+}
