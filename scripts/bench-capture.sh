@@ -7,8 +7,11 @@
 # unpacked once under $CORPUS (default ./bench-corpus), as bench-wim.sh does.
 #
 # Usage: scripts/bench-capture.sh [COMPRESS] [RUNS] [THREADS]
-#   COMPRESS  lzx (default), xpress or none; wimforge's lzx:fast and
-#             lzx:thorough are compared against wimlib's lzx:20 and lzx:100
+#   COMPRESS  lzx (default), xpress, lzms or none; wimforge's lzx:fast and
+#             lzx:thorough (lzms:fast, lzms:thorough) are compared against
+#             wimlib's lzx:20 and lzx:100 (lzms:20, lzms:100). A "+solid"
+#             suffix (lzms+solid, lzms:thorough+solid) adds --solid to both
+#             (LZMS solid resources, 64 MiB chunks).
 #   RUNS      repetitions (default 3); every run's times are printed, then
 #             the best and the range
 #   THREADS   --threads for both tools (default 2)
@@ -38,16 +41,22 @@ if [ -z "${WIMFORGE:-}" ]; then
 else
   WF=$WIMFORGE
 fi
+SOLID=()
+case $COMPRESS in
+  *+solid) COMPRESS=${COMPRESS%+solid}; SOLID=(--solid) ;;
+esac
 case $COMPRESS in
   lzx:fast) WL=lzx:20 ;;
   lzx:thorough) WL=lzx:100 ;;
+  lzms:fast) WL=lzms:20 ;;
+  lzms:thorough) WL=lzms:100 ;;
   *) WL=$COMPRESS ;;
 esac
 mkdir -p "$OUT"
 ours=$OUT/capture-wimforge.wim
 theirs=$OUT/capture-wimlib.wim
 bytes=$(du -sb "$SRC" | cut -f1)
-echo "tree: $SRC ($bytes bytes); wimforge --compress $COMPRESS vs wimlib --compress=$WL; --threads $THREADS; $RUNS runs"
+echo "tree: $SRC ($bytes bytes); wimforge --compress $COMPRESS ${SOLID[*]} vs wimlib --compress=$WL ${SOLID[*]}; --threads $THREADS; $RUNS runs"
 echo "cpu: $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # time_it NAME CMD... -> prints "wall user+sys" and leaves the WIM
@@ -55,8 +64,8 @@ time_it() {
   /usr/bin/time -o "$OUT/time.txt" -f "%e %U %S" "$@" >/dev/null 2>&1
   awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }' "$OUT/time.txt"
 }
-run_ours() { rm -f "$ours"; time_it "$WF" -q wim capture "$SRC" "$ours" --compress "$COMPRESS" --threads "$THREADS"; }
-run_theirs() { rm -f "$theirs"; time_it wimlib-imagex capture "$SRC" "$theirs" --compress="$WL" --threads="$THREADS"; }
+run_ours() { rm -f "$ours"; time_it "$WF" -q wim capture "$SRC" "$ours" --compress "$COMPRESS" "${SOLID[@]}" --threads "$THREADS"; }
+run_theirs() { rm -f "$theirs"; time_it wimlib-imagex capture "$SRC" "$theirs" --compress="$WL" "${SOLID[@]}" --threads="$THREADS"; }
 
 ow=(); oc=(); tw=(); tc=()
 for r in $(seq 1 "$RUNS"); do

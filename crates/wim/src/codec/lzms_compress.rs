@@ -424,10 +424,17 @@ impl X86Encoder {
 
 const NONE: u32 = u32::MAX;
 
-/// Hash chains over 4-byte prefixes covering the whole chunk.
+/// Bytes hashed by the long-match table.
+const LONG_LEN: usize = 16;
+
+/// Hash chains over 4-byte prefixes covering the whole chunk, plus a
+/// table of the latest position of each 16-byte string (hashed), which
+/// finds long repeats far back that the depth-limited chains miss (a file
+/// repeated megabytes later in a solid chunk).
 struct Chains {
     head: Vec<u32>,
     prev: Vec<u32>,
+    long_head: Vec<u32>,
     hash_bits: u32,
 }
 
@@ -436,6 +443,7 @@ impl Chains {
         Chains {
             head: Vec::new(),
             prev: Vec::new(),
+            long_head: Vec::new(),
             hash_bits: 0,
         }
     }
@@ -447,6 +455,17 @@ impl Chains {
         self.head.resize(1 << bits, NONE);
         self.prev.clear();
         self.prev.resize(n, NONE);
+        self.long_head.clear();
+        self.long_head.resize(1 << bits, NONE);
+    }
+
+    /// Hash of the 16 bytes at `i` (needs `i + 16 <= d.len()`).
+    #[inline(always)]
+    fn long_hash(&self, d: &[u8], i: usize) -> usize {
+        let a = u64::from_le_bytes(d[i..i + 8].try_into().unwrap_or([0; 8]));
+        let b = u64::from_le_bytes(d[i + 8..i + 16].try_into().unwrap_or([0; 8]));
+        let h = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        (h.rotate_left(23).wrapping_mul(0x1656_67B1_9E37_79F9) >> (64 - self.hash_bits)) as usize
     }
 
     #[inline(always)]
@@ -461,6 +480,10 @@ impl Chains {
         let h = self.hash(d, i);
         self.prev[i] = self.head[h];
         self.head[h] = i as u32;
+        if i + LONG_LEN <= d.len() {
+            let h = self.long_hash(d, i);
+            self.long_head[h] = i as u32;
+        }
     }
 }
 
@@ -777,6 +800,24 @@ impl LzmsCompressor {
                 }
             }
             cand = self.chains.prev[p];
+        }
+        if longest < nice && remaining >= LONG_LEN {
+            let p = self.chains.long_head[self.chains.long_hash(d, i)];
+            if p != NONE && (p as usize) < i {
+                let p = p as usize;
+                let len = match_len(d, p, i, remaining);
+                if len > longest {
+                    let off = (i - p) as u32;
+                    let gain = lit_sum(len) - c.explicit_cost(off, len) as i64;
+                    if best.is_none_or(|b| gain > b.gain) {
+                        best = Some(Cand {
+                            len,
+                            kind: Ok(off),
+                            gain,
+                        });
+                    }
+                }
+            }
         }
         best.filter(|b| b.gain > 0)
     }
