@@ -11,6 +11,7 @@ pub mod package;
 pub mod vhdx;
 pub mod wim;
 pub mod wim_ntfs_capture;
+pub mod wim_edit;
 
 use std::io::IsTerminal;
 

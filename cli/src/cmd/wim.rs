@@ -98,6 +98,12 @@ pub enum WimCommand {
         #[command(flatten)]
         image: CaptureArgs,
     },
+    /// Copy images into a new or existing WIM (blobs shared by SHA-1).
+    Export(super::wim_edit::ExportArgs),
+    /// Split a WIM into a set of .swm parts.
+    Split(super::wim_edit::SplitArgs),
+    /// Rewrite a WIM without unreferenced data.
+    Optimize(super::wim_edit::OptimizeArgs),
 }
 
 /// Options shared by `capture` and `append`.
@@ -158,6 +164,9 @@ pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
         WimCommand::Append { src, wim, image } => {
             capture_cmd(&src, &wim, &image, "none", None, true)
         }
+        WimCommand::Export(a) => super::wim_edit::export(a),
+        WimCommand::Split(a) => super::wim_edit::split_cmd(a),
+        WimCommand::Optimize(a) => super::wim_edit::optimize(a),
         WimCommand::Apply {
             wim,
             image,
@@ -189,7 +198,10 @@ pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
     }
 }
 
-fn open(path: &Path, refs: &[String]) -> Result<Wim, Box<dyn std::error::Error + Send + Sync>> {
+pub(crate) fn open(
+    path: &Path,
+    refs: &[String],
+) -> Result<Wim, Box<dyn std::error::Error + Send + Sync>> {
     let mut parts = Vec::new();
     for pattern in refs {
         let mut matched = false;
@@ -464,7 +476,7 @@ fn verify(w: &Wim, threads: usize, ctx: &Context) -> CmdResult {
 
 /// The fixed time of deterministic mode: `SOURCE_DATE_EPOCH` when set
 /// (which alone turns the mode on), else 0 with `--deterministic`.
-fn fixed_time(
+pub(crate) fn fixed_time(
     deterministic: bool,
 ) -> Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
     match std::env::var("SOURCE_DATE_EPOCH") {

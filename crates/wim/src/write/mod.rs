@@ -18,6 +18,7 @@ pub mod integrity;
 pub mod metadata;
 pub mod resource;
 pub mod solid;
+pub mod split;
 pub mod writer;
 pub mod xml;
 
@@ -28,7 +29,7 @@ pub use crate::codec::xpress_compress;
 pub use capture::{scan_dir, CaptureOptions};
 pub use metadata::{ImageTree, NewDentry, NewInode, NewStream};
 pub use resource::{BlobReader, BlobSource, Compressor, CompressorFactory};
-pub use writer::{WimWriter, WriteOptions, WriteSummary};
+pub use writer::{ExportNames, WimWriter, WriteOptions, WriteSummary};
 
 use crate::codec::CompressionType;
 

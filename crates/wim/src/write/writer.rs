@@ -30,6 +30,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod export;
+pub use export::ExportNames;
+
 /// Default chunk size of non-solid resources (what Microsoft's tools use).
 pub const DEFAULT_CHUNK_SIZE: u32 = 32 * 1024;
 
@@ -95,6 +98,10 @@ pub struct WriteSummary {
     pub bytes_written: u64,
     /// Streams whose blob was already stored (by SHA-1).
     pub deduplicated: u64,
+    /// Resources copied byte for byte from another WIM (export).
+    pub copied_raw: u64,
+    /// Resources of another WIM decompressed and compressed again (export).
+    pub recompressed: u64,
     /// Size of the finished file.
     pub file_size: u64,
     pub warnings: Vec<String>,
@@ -124,6 +131,8 @@ pub struct WimWriter {
     xml: Element,
     names: HashSet<String>,
     summary: WriteSummary,
+    /// Export: recompress resources even when they could be copied raw.
+    recompress: bool,
     finished: bool,
 }
 
@@ -279,6 +288,7 @@ impl WimWriter {
             xml: xml::empty_root(),
             names: HashSet::new(),
             summary: WriteSummary::default(),
+            recompress: false,
             finished: false,
         };
         w.out_mut().write_all(&[0u8; HEADER_SIZE])?;
@@ -422,6 +432,7 @@ impl WimWriter {
                 warnings,
                 ..Default::default()
             },
+            recompress: false,
             finished: false,
         })
     }

@@ -1,0 +1,421 @@
+//! `wimforge wim export|split|optimize`: the WIM verbs that rewrite
+//! existing WIMs (modelled on wimlib-imagex's verbs of the same names).
+
+use crate::CmdResult;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use wim::codec::CompressionType;
+use wim::format::hdr_flags;
+use wim::write::lzx_compress::Level as LzxLevel;
+use wim::write::split::{split, SplitOptions};
+use wim::write::writer::DEFAULT_CHUNK_SIZE;
+use wim::write::{CompressorFactory, ExportNames, WimWriter, WriteOptions};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The WIM to copy from.
+    src: PathBuf,
+    /// Image index (1-based), name, or `all`.
+    image: String,
+    /// The WIM to write: created, or appended to when it exists.
+    dest: PathBuf,
+    /// Compression of a new DEST: none, xpress, lzx (lzx:fast,
+    /// lzx:thorough). Default: the source's (LZX when we cannot write the
+    /// source's format). An existing DEST keeps its own.
+    #[arg(long)]
+    compress: Option<String>,
+    /// Chunk size of a new DEST (default: the source's when the format is
+    /// the same, else 32 KiB).
+    #[arg(long)]
+    chunk_size: Option<u32>,
+    /// Decompress and compress again even resources that could be copied
+    /// as they are.
+    #[arg(long)]
+    recompress: bool,
+    /// Name of the exported image in DEST (one image only).
+    #[arg(long)]
+    dest_name: Option<String>,
+    /// Description of the exported image in DEST (one image only).
+    #[arg(long)]
+    dest_description: Option<String>,
+    /// Mark the exported image bootable (with `all`: the source's boot
+    /// image).
+    #[arg(long)]
+    boot: bool,
+    /// Write an integrity table (kept anyway when DEST has one).
+    #[arg(long)]
+    check: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Fixed GUID for a new DEST (SOURCE_DATE_EPOCH, or 0), so the same
+    /// input gives a byte-identical WIM. Also on when SOURCE_DATE_EPOCH is
+    /// set. Image times come from the source either way.
+    #[arg(long)]
+    deterministic: bool,
+    /// Other parts of a split source (glob, may repeat).
+    #[arg(long = "ref", value_name = "GLOB")]
+    refs: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SplitArgs {
+    wim: PathBuf,
+    /// First part; the others are named PART2.swm, PART3.swm… beside it.
+    part: PathBuf,
+    /// Largest part size in MiB (a single larger resource gets a part of
+    /// its own).
+    #[arg(long)]
+    size: f64,
+    /// Write an integrity table in every part.
+    #[arg(long)]
+    check: bool,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(clap::Args)]
+pub struct OptimizeArgs {
+    wim: PathBuf,
+    /// Recompress into this format: none, xpress, lzx (lzx:fast,
+    /// lzx:thorough). Default: keep the WIM's.
+    #[arg(long)]
+    compress: Option<String>,
+    /// Chunk size (default: the WIM's when the format is kept, else 32 KiB).
+    #[arg(long)]
+    chunk_size: Option<u32>,
+    /// Decompress and compress again every resource.
+    #[arg(long)]
+    recompress: bool,
+    /// Write an integrity table (kept anyway when the WIM has one).
+    #[arg(long)]
+    check: bool,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// A parsed `--compress` value.
+struct Codec {
+    ctype: CompressionType,
+    lzx_level: Option<LzxLevel>,
+}
+
+fn parse_compress(s: &str) -> Res<Codec> {
+    let (ctype, lzx_level) = match s.to_ascii_lowercase().as_str() {
+        "none" => (CompressionType::None, None),
+        "xpress" => (CompressionType::Xpress, None),
+        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal)),
+        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast)),
+        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough)),
+        "lzms" => (CompressionType::Lzms, None),
+        _ => {
+            return Err(format!(
+                "--compress {s}: unknown format (none, xpress, lzx[:fast|:thorough], lzms)"
+            )
+            .into())
+        }
+    };
+    Ok(Codec { ctype, lzx_level })
+}
+
+fn factory(c: &Codec, chunk_size: u32) -> Option<CompressorFactory> {
+    match c.lzx_level {
+        Some(level) => wim::write::lzx_factory(chunk_size, level),
+        None => wim::write::compressor_for_chunk_size(c.ctype, chunk_size),
+    }
+}
+
+fn check_chunk_size(cs: u32, ctype: CompressionType) -> Res<()> {
+    if !cs.is_power_of_two() || !(4096..=1 << 30).contains(&cs) {
+        return Err(format!("--chunk-size {cs}: must be a power of two from 4096 to 1 GiB").into());
+    }
+    if ctype == CompressionType::None {
+        eprintln!("wimforge: note: --chunk-size has no effect with --compress none");
+    } else if cs != DEFAULT_CHUNK_SIZE {
+        eprintln!(
+            "wimforge: warning: chunk size {cs} is not the default {DEFAULT_CHUNK_SIZE}; \
+             Microsoft's tools may refuse this WIM"
+        );
+    }
+    Ok(())
+}
+
+/// Write options for a new WIM of `codec` at `chunk_size`; an error when
+/// we have no compressor for it.
+fn new_wim_options(
+    codec: &Codec,
+    chunk_size: u32,
+    threads: usize,
+    integrity: bool,
+) -> Res<WriteOptions> {
+    let compressor = if codec.ctype == CompressionType::None {
+        None
+    } else {
+        Some(factory(codec, chunk_size).ok_or_else(|| {
+            format!(
+                "{} compression at chunk size {chunk_size} is not supported yet",
+                codec.ctype
+            )
+        })?)
+    };
+    Ok(WriteOptions {
+        compression: codec.ctype,
+        chunk_size,
+        compressor,
+        threads,
+        integrity,
+        fixed_time: None,
+        rp_fix: false,
+    })
+}
+
+/// The source's images named by `spec` (an index, a name or `all`).
+fn images_of(w: &wim::Wim, spec: &str) -> Res<Vec<u32>> {
+    if spec.eq_ignore_ascii_case("all") || spec == "*" {
+        if w.image_count() == 0 {
+            return Err(format!("{}: has no images", w.path().display()).into());
+        }
+        return Ok((1..=w.image_count()).collect());
+    }
+    Ok(vec![w.resolve_image(spec)?])
+}
+
+pub fn export(a: ExportArgs) -> CmdResult {
+    let src = super::wim::open(&a.src, &a.refs)?;
+    let missing = src.missing_parts();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{}: parts {missing:?} of the split set are missing (pass them with --ref)",
+            a.src.display()
+        )
+        .into());
+    }
+    let images = images_of(&src, &a.image)?;
+    if images.len() > 1 && (a.dest_name.is_some() || a.dest_description.is_some()) {
+        return Err("--dest-name/--dest-description need a single image, not all".into());
+    }
+    let fixed = super::wim::fixed_time(a.deterministic)?;
+    let sh = src.header();
+    let src_ctype = sh.compression().map_err(|e| e.in_file(src.path()))?;
+    let appending = a.dest.exists();
+    let mut w = if appending {
+        let dest = wim::Wim::open(&a.dest, &[])?;
+        let dh = dest.header();
+        let (dctype, dcs) = (
+            dh.compression().map_err(|e| e.in_file(dest.path()))?,
+            dh.chunk_size,
+        );
+        drop(dest);
+        let codec = match &a.compress {
+            Some(c) => {
+                let c = parse_compress(c)?;
+                if c.ctype != dctype {
+                    return Err(format!(
+                        "{} exists and uses {dctype} compression; --compress {} cannot change it \
+                         (export to a new file, or optimize it with --compress)",
+                        a.dest.display(),
+                        c.ctype
+                    )
+                    .into());
+                }
+                c
+            }
+            None => Codec {
+                ctype: dctype,
+                lzx_level: None,
+            },
+        };
+        if let Some(cs) = a.chunk_size {
+            if cs != dcs && dctype != CompressionType::None {
+                return Err(format!(
+                    "{} exists with chunk size {dcs}; --chunk-size {cs} cannot change it",
+                    a.dest.display()
+                )
+                .into());
+            }
+        }
+        let opts = WriteOptions {
+            compression: dctype,
+            chunk_size: dcs,
+            compressor: factory(&codec, dcs),
+            threads: a.threads,
+            integrity: a.check,
+            fixed_time: fixed,
+            rp_fix: false,
+        };
+        WimWriter::append_to(&a.dest, opts)?
+    } else {
+        let codec = match &a.compress {
+            Some(c) => parse_compress(c)?,
+            None => {
+                let c = Codec {
+                    ctype: src_ctype,
+                    lzx_level: None,
+                };
+                if src_ctype != CompressionType::None
+                    && factory(&c, sh.chunk_size.max(4096)).is_none()
+                {
+                    eprintln!(
+                        "wimforge: warning: {src_ctype} compression cannot be written yet; \
+                         {} gets LZX",
+                        a.dest.display()
+                    );
+                    Codec {
+                        ctype: CompressionType::Lzx,
+                        lzx_level: None,
+                    }
+                } else {
+                    c
+                }
+            }
+        };
+        let cs = match a.chunk_size {
+            Some(cs) => {
+                check_chunk_size(cs, codec.ctype)?;
+                cs
+            }
+            None if codec.ctype == src_ctype && sh.chunk_size != 0 => sh.chunk_size,
+            None => DEFAULT_CHUNK_SIZE,
+        };
+        let mut opts = new_wim_options(&codec, cs, a.threads, a.check)?;
+        opts.fixed_time = fixed;
+        opts.rp_fix = sh.flags & hdr_flags::RP_FIX != 0;
+        WimWriter::create(&a.dest, opts)?
+    };
+    w.set_recompress(a.recompress);
+    let mut boot = None;
+    for &i in &images {
+        let names = ExportNames {
+            name: a.dest_name.as_deref(),
+            description: a.dest_description.as_deref(),
+        };
+        let n = w.export_image(&src, i, &names)?;
+        if a.boot && (images.len() == 1 || i == sh.boot_index) {
+            boot = Some(n);
+        }
+        eprintln!(
+            "Exported image {i} of {} as image {n} of {}",
+            a.src.display(),
+            a.dest.display()
+        );
+    }
+    if let Some(b) = boot {
+        w.set_boot_index(b)?;
+    } else if a.boot {
+        eprintln!(
+            "wimforge: warning: --boot: {} has no boot image; none marked",
+            a.src.display()
+        );
+    }
+    let s = w.finish()?;
+    for warn in &s.warnings {
+        eprintln!("wimforge: warning: {warn}");
+    }
+    eprintln!(
+        "{} {}: {} resources copied as they were, {} recompressed, {} duplicate blobs shared; \
+         file is {} bytes",
+        if appending { "Appended to" } else { "Wrote" },
+        a.dest.display(),
+        s.copied_raw,
+        s.recompressed,
+        s.deduplicated,
+        s.file_size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn split_cmd(a: SplitArgs) -> CmdResult {
+    if !(a.size.is_finite() && a.size > 0.0) {
+        return Err(format!("--size {}: must be a positive number of MiB", a.size).into());
+    }
+    let src = wim::Wim::open(&a.wim, &[])?;
+    if src.header().total_parts != 1 {
+        return Err(format!("{}: is already part of a split set", a.wim.display()).into());
+    }
+    let part_size = (a.size * 1_048_576.0) as u64;
+    let paths = split(
+        &src,
+        &a.part,
+        &SplitOptions {
+            part_size: part_size.max(1),
+            integrity: a.check,
+            threads: a.threads,
+        },
+    )?;
+    for p in &paths {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        eprintln!("Wrote {} ({len} bytes)", p.display());
+    }
+    eprintln!(
+        "Split {} into {} part(s); read them with --ref '{}'",
+        a.wim.display(),
+        paths.len(),
+        glob_hint(&a.part)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn glob_hint(first: &Path) -> String {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match first.extension() {
+        Some(e) => format!("{stem}*.{}", e.to_string_lossy()),
+        None => format!("{stem}*"),
+    };
+    first.with_file_name(name).display().to_string()
+}
+
+pub fn optimize(a: OptimizeArgs) -> CmdResult {
+    let src = wim::Wim::open(&a.wim, &[])?;
+    let h = src.header().clone();
+    if h.total_parts != 1 {
+        return Err(format!(
+            "{}: optimizing a split WIM is not supported (export it whole first)",
+            a.wim.display()
+        )
+        .into());
+    }
+    let before = src.parts[0].data.len() as u64;
+    let cur = h.compression().map_err(|e| e.in_file(src.path()))?;
+    let codec = match &a.compress {
+        Some(c) => parse_compress(c)?,
+        None => Codec {
+            ctype: cur,
+            lzx_level: None,
+        },
+    };
+    let cs = match a.chunk_size {
+        Some(cs) => {
+            check_chunk_size(cs, codec.ctype)?;
+            cs
+        }
+        None if codec.ctype == cur && h.chunk_size != 0 => h.chunk_size,
+        None => DEFAULT_CHUNK_SIZE,
+    };
+    let mut opts = new_wim_options(&codec, cs, a.threads, a.check || h.has_integrity())?;
+    opts.rp_fix = h.flags & hdr_flags::RP_FIX != 0;
+    let mut w = WimWriter::create(&a.wim, opts)?;
+    w.set_guid(h.guid);
+    w.set_recompress(a.recompress);
+    w.keep_xml_extras(&src);
+    for i in 1..=src.image_count() {
+        w.export_image(&src, i, &ExportNames::default())?;
+    }
+    if h.boot_index != 0 && h.boot_index <= src.image_count() {
+        w.set_boot_index(h.boot_index)?;
+    }
+    let s = w.finish()?;
+    drop(src);
+    eprintln!(
+        "Optimized {}: {before} -> {} bytes ({} resources copied as they were, {} recompressed)",
+        a.wim.display(),
+        s.file_size,
+        s.copied_raw,
+        s.recompressed
+    );
+    Ok(ExitCode::SUCCESS)
+}
