@@ -10,38 +10,14 @@ use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{assert_same_tree, fixture, have, ok, run, tools, wimforge};
+use support::{
+    assert_same_tree, fixture, have, ok, run, set_tree_mtimes, tools, wimforge, XorShift,
+};
 
-fn set_mtime(p: &Path, secs: i64) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid NUL-terminated path and two timespecs.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(r, 0);
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
+/// `n` pseudo-random bytes.
+fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut r = XorShift(seed);
+    (0..n).map(|_| r.next() as u8).collect()
 }
 
 /// A small tree: text, random and zero files (several chunks at every
@@ -56,26 +32,12 @@ fn make_tree(root: &Path, seed: u64) {
         .collect();
     fs::write(root.join("text.txt"), &text).unwrap();
     fs::write(root.join("dir/zeros"), vec![0u8; 2_300_000]).unwrap();
-    fs::write(root.join("dir/sub/random.bin"), Rng(seed).bytes(150_000)).unwrap();
+    fs::write(root.join("dir/sub/random.bin"), random_bytes(seed, 150_000)).unwrap();
     fs::write(root.join("tiny"), format!("tree {seed}")).unwrap();
     fs::write(root.join("empty"), b"").unwrap();
     fs::hard_link(root.join("text.txt"), root.join("dir/text-link.txt")).unwrap();
     std::os::unix::fs::symlink("text.txt", root.join("rel-link")).unwrap();
-    let mut all = vec![];
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if fs::symlink_metadata(&p).unwrap().is_dir() {
-                stack.push(p.clone());
-            }
-            all.push(p);
-        }
-    }
-    for p in &all {
-        set_mtime(p, 1_650_000_000);
-    }
-    set_mtime(root, 1_650_000_000);
+    set_tree_mtimes(root, 1_650_000_000);
 }
 
 fn wimlib(args: &[&str], paths: &[&Path]) -> String {
@@ -490,15 +452,15 @@ fn split_sets_verify_with_wimlib_and_our_reader() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir(&src).unwrap();
-    let mut r = Rng(77);
     for k in 0..6 {
-        fs::write(src.join(format!("r{k}.bin")), r.bytes(200_000 + k * 1000)).unwrap();
+        fs::write(
+            src.join(format!("r{k}.bin")),
+            random_bytes(77 + k as u64, 200_000 + k * 1000),
+        )
+        .unwrap();
     }
     fs::write(src.join("text"), "shared text ".repeat(5000)).unwrap();
-    set_mtime(&src, 1_650_000_000);
-    for e in fs::read_dir(&src).unwrap() {
-        set_mtime(&e.unwrap().path(), 1_650_000_000);
-    }
+    set_tree_mtimes(&src, 1_650_000_000);
     let whole = t.path().join("whole.wim");
     wimlib_capture(&src, &whole, "split me", "xpress");
     for check in [false, true] {
@@ -590,7 +552,7 @@ fn optimize_drops_the_data_of_a_deleted_image() {
     make_tree(&a, 5);
     let b = t.path().join("b");
     fs::create_dir(&b).unwrap();
-    fs::write(b.join("big-random"), Rng(9).bytes(600_000)).unwrap();
+    fs::write(b.join("big-random"), random_bytes(9, 600_000)).unwrap();
     let w = t.path().join("o.wim");
     wimlib_capture(&a, &w, "keep", "lzx");
     ok(Command::new("wimlib-imagex")
@@ -777,9 +739,8 @@ fn killed_append_leaves_the_wim_intact() {
     fs::create_dir(&big).unwrap();
     // Enough work (LZX on 48 MiB of random data, one thread) to be caught
     // in the middle.
-    let mut r = Rng(42);
     for k in 0..6 {
-        fs::write(big.join(format!("f{k}")), r.bytes(8 << 20)).unwrap();
+        fs::write(big.join(format!("f{k}")), random_bytes(42 + k, 8 << 20)).unwrap();
     }
     let mut child = wimforge()
         .args(["wim", "append"])
