@@ -10,8 +10,8 @@ pub mod ntfs;
 pub mod package;
 pub mod vhdx;
 pub mod wim;
-pub mod wim_ntfs_capture;
 pub mod wim_edit;
+pub mod wim_ntfs_capture;
 
 use std::io::IsTerminal;
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wim::codec::CompressionType;
 use wim::format::hdr_flags;
+use wim::write::lzms_compress::Level as LzmsLevel;
 use wim::write::lzx_compress::Level as LzxLevel;
 use wim::write::split::{split, SplitOptions};
 use wim::write::writer::DEFAULT_CHUNK_SIZE;
@@ -22,8 +23,8 @@ pub struct ExportArgs {
     /// The WIM to write: created, or appended to when it exists.
     dest: PathBuf,
     /// Compression of a new DEST: none, xpress, lzx (lzx:fast,
-    /// lzx:thorough). Default: the source's (LZX when we cannot write the
-    /// source's format). An existing DEST keeps its own.
+    /// lzx:thorough), lzms (lzms:thorough). Default: the source's (non-
+    /// solid). An existing DEST keeps its own.
     #[arg(long)]
     compress: Option<String>,
     /// Chunk size of a new DEST (default: the source's when the format is
@@ -80,7 +81,7 @@ pub struct SplitArgs {
 pub struct OptimizeArgs {
     wim: PathBuf,
     /// Recompress into this format: none, xpress, lzx (lzx:fast,
-    /// lzx:thorough). Default: keep the WIM's.
+    /// lzx:thorough), lzms (lzms:thorough). Default: keep the WIM's.
     #[arg(long)]
     compress: Option<String>,
     /// Chunk size (default: the WIM's when the format is kept, else 32 KiB).
@@ -100,30 +101,49 @@ pub struct OptimizeArgs {
 struct Codec {
     ctype: CompressionType,
     lzx_level: Option<LzxLevel>,
+    lzms_level: Option<LzmsLevel>,
+}
+
+impl Codec {
+    /// `ctype` at its default level.
+    fn plain(ctype: CompressionType) -> Codec {
+        Codec {
+            ctype,
+            lzx_level: None,
+            lzms_level: None,
+        }
+    }
 }
 
 fn parse_compress(s: &str) -> Res<Codec> {
-    let (ctype, lzx_level) = match s.to_ascii_lowercase().as_str() {
-        "none" => (CompressionType::None, None),
-        "xpress" => (CompressionType::Xpress, None),
-        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal)),
-        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast)),
-        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough)),
-        "lzms" => (CompressionType::Lzms, None),
+    let (ctype, lzx_level, lzms_level) = match s.to_ascii_lowercase().as_str() {
+        "none" => (CompressionType::None, None, None),
+        "xpress" => (CompressionType::Xpress, None, None),
+        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal), None),
+        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast), None),
+        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough), None),
+        "lzms" | "lzms:fast" => (CompressionType::Lzms, None, Some(LzmsLevel::Fast)),
+        "lzms:thorough" => (CompressionType::Lzms, None, Some(LzmsLevel::Thorough)),
         _ => {
             return Err(format!(
-                "--compress {s}: unknown format (none, xpress, lzx[:fast|:thorough], lzms)"
+                "--compress {s}: unknown format (none, xpress, lzx[:fast|:thorough], \
+                 lzms[:fast|:thorough])"
             )
             .into())
         }
     };
-    Ok(Codec { ctype, lzx_level })
+    Ok(Codec {
+        ctype,
+        lzx_level,
+        lzms_level,
+    })
 }
 
 fn factory(c: &Codec, chunk_size: u32) -> Option<CompressorFactory> {
-    match c.lzx_level {
-        Some(level) => wim::write::lzx_factory(chunk_size, level),
-        None => wim::write::compressor_for_chunk_size(c.ctype, chunk_size),
+    match (c.lzx_level, c.lzms_level) {
+        (Some(level), _) => wim::write::lzx_factory(chunk_size, level),
+        (_, Some(level)) => wim::write::lzms_factory(chunk_size, level),
+        _ => wim::write::compressor_for_chunk_size(c.ctype, chunk_size),
     }
 }
 
@@ -168,6 +188,7 @@ fn new_wim_options(
         integrity,
         fixed_time: None,
         rp_fix: false,
+        ..Default::default()
     })
 }
 
@@ -222,10 +243,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
                 }
                 c
             }
-            None => Codec {
-                ctype: dctype,
-                lzx_level: None,
-            },
+            None => Codec::plain(dctype),
         };
         if let Some(cs) = a.chunk_size {
             if cs != dcs && dctype != CompressionType::None {
@@ -244,16 +262,14 @@ pub fn export(a: ExportArgs) -> CmdResult {
             integrity: a.check,
             fixed_time: fixed,
             rp_fix: false,
+            ..Default::default()
         };
         WimWriter::append_to(&a.dest, opts)?
     } else {
         let codec = match &a.compress {
             Some(c) => parse_compress(c)?,
             None => {
-                let c = Codec {
-                    ctype: src_ctype,
-                    lzx_level: None,
-                };
+                let c = Codec::plain(src_ctype);
                 if src_ctype != CompressionType::None
                     && factory(&c, sh.chunk_size.max(4096)).is_none()
                 {
@@ -262,10 +278,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
                          {} gets LZX",
                         a.dest.display()
                     );
-                    Codec {
-                        ctype: CompressionType::Lzx,
-                        lzx_level: None,
-                    }
+                    Codec::plain(CompressionType::Lzx)
                 } else {
                     c
                 }
@@ -383,10 +396,7 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
     let cur = h.compression().map_err(|e| e.in_file(src.path()))?;
     let codec = match &a.compress {
         Some(c) => parse_compress(c)?,
-        None => Codec {
-            ctype: cur,
-            lzx_level: None,
-        },
+        None => Codec::plain(cur),
     };
     let cs = match a.chunk_size {
         Some(cs) => {
