@@ -97,12 +97,47 @@ pub fn stream_blobs(
         }
         return Ok(());
     }
+    // The worker threads are joined before this returns, so their
+    // thread-local decompressors are freed by then: a dropped rayon pool
+    // only tells its threads to exit (and std::thread::scope does not wait
+    // for thread-local destructors either).
+    let mut workers = Vec::new();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .thread_name(|i| format!("wim-decompress-{i}"))
+        .spawn_handler(|thread| {
+            let mut b = std::thread::Builder::new();
+            if let Some(name) = thread.name() {
+                b = b.name(name.to_owned());
+            }
+            if let Some(size) = thread.stack_size() {
+                b = b.stack_size(size);
+            }
+            workers.push(b.spawn(|| thread.run())?);
+            Ok(())
+        })
         .build()
         .map_err(|e| Error::Refused(format!("cannot start worker threads: {e}")))?;
-    let windows = windows(&jobs, opts.window_bytes.max(1), pool.current_num_threads());
+    let result = run_pool(wim, &groups, &jobs, sink, opts, &pool, progress);
+    drop(pool);
+    for w in workers {
+        // A worker that panicked already failed its job (rayon reports it).
+        let _ = w.join();
+    }
+    result
+}
+
+/// The windowed producer/consumer hand-off of [`stream_blobs`] on `pool`.
+fn run_pool(
+    wim: &Wim,
+    groups: &[Group],
+    jobs: &[Job],
+    sink: &mut dyn BlobSink,
+    opts: &Options,
+    pool: &rayon::ThreadPool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let windows = windows(jobs, opts.window_bytes.max(1), pool.current_num_threads());
 
     // A rendezvous channel: the producer hands over a finished window only
     // when the consumer takes it, so at most two windows (plus one spare
@@ -111,8 +146,8 @@ pub fn stream_blobs(
     let (back_tx, back_rx) = sync_channel::<Vec<u8>>(1);
     std::thread::scope(|s| {
         let consumer =
-            s.spawn(|| consume(wim, &groups, &jobs, &windows, rx, back_tx, sink, progress));
-        let produced = produce(wim, &groups, &jobs, &windows, &pool, tx, back_rx);
+            s.spawn(|| consume(wim, groups, jobs, &windows, rx, back_tx, sink, progress));
+        let produced = produce(wim, groups, jobs, &windows, pool, tx, back_rx);
         let consumed = consumer
             .join()
             .unwrap_or_else(|_| Err(Error::Refused("blob consumer thread panicked".into())));
