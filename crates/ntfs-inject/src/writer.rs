@@ -160,6 +160,113 @@ struct PStream {
     buf: Vec<u8>,
     written: u64,
     order: u64,
+    /// Written as a sparse attribute: 64 KiB units that stay all zero
+    /// become holes (see [`sparse_runs`]).
+    sparse: bool,
+    /// One bit per unit: has a non-zero byte.
+    nonzero: Vec<u64>,
+}
+
+/// Clusters per sparse unit: 64 KiB (at least one cluster).
+fn sparse_unit(cs: u64) -> u64 {
+    (65536 / cs).max(1)
+}
+
+/// Runs a planned sparse stream may take at most (more holes are filled
+/// with the zero clusters already reserved for them).
+const SPARSE_PLAN_RUNS: usize = 8;
+
+impl PStream {
+    /// Note the non-zero units of `bytes` written at `offset`.
+    fn mark_nonzero(&mut self, offset: u64, bytes: &[u8], cs: u64) {
+        let unit = sparse_unit(cs) * cs;
+        let mut pos = 0usize;
+        while pos < bytes.len() {
+            let abs = offset + pos as u64;
+            let u = abs / unit;
+            let n = ((u + 1) * unit - abs).min((bytes.len() - pos) as u64) as usize;
+            if bytes[pos..pos + n].iter().any(|&b| b != 0) {
+                let w = (u / 64) as usize;
+                if self.nonzero.len() <= w {
+                    self.nonzero.resize(w + 1, 0);
+                }
+                self.nonzero[w] |= 1 << (u % 64);
+            }
+            pos += n;
+        }
+    }
+
+    fn unit_nonzero(&self, u: u64) -> bool {
+        self.nonzero
+            .get((u / 64) as usize)
+            .is_some_and(|w| w & (1 << (u % 64)) != 0)
+    }
+}
+
+/// The runlist of a sparse non-resident stream: its reserved extent with
+/// all-zero units as holes, padded with a hole to a whole unit (so the
+/// allocated size is a multiple of 64 KiB). When the list would be longer
+/// than planned, the shortest holes are filled (their clusters hold zeros).
+fn sparse_runs(s: &PStream, cs: u64) -> Vec<Run> {
+    let uc = sparse_unit(cs);
+    let units = s.clusters.div_ceil(uc);
+    let mut fill: Vec<bool> = (0..units).map(|u| s.unit_nonzero(u)).collect();
+    let budget = crate::runlist::encode(&[PLAN_RUN; SPARSE_PLAN_RUNS]).len();
+    loop {
+        let mut runs: Vec<Run> = Vec::new();
+        let push = |r: Run, runs: &mut Vec<Run>| match (runs.last_mut(), r.lcn) {
+            (Some(l), None) if l.lcn.is_none() => l.len += r.len,
+            (Some(l), Some(x)) if l.lcn.is_some_and(|y| y + l.len == x) => l.len += r.len,
+            _ => runs.push(r),
+        };
+        for (u, &f) in fill.iter().enumerate() {
+            let start = u as u64 * uc;
+            let len = uc.min(s.clusters - start);
+            let r = if f {
+                Run {
+                    lcn: Some(s.lcn + start),
+                    len,
+                }
+            } else {
+                Run { lcn: None, len }
+            };
+            push(r, &mut runs);
+        }
+        let pad = units * uc - s.clusters;
+        if pad > 0 {
+            push(
+                Run {
+                    lcn: None,
+                    len: pad,
+                },
+                &mut runs,
+            );
+        }
+        if crate::runlist::encode(&runs).len() <= budget {
+            return runs;
+        }
+        // Fill the shortest interior hole.
+        let mut best: Option<(u64, usize)> = None;
+        let mut u = 0usize;
+        while u < fill.len() {
+            if fill[u] {
+                u += 1;
+                continue;
+            }
+            let st = u;
+            while u < fill.len() && !fill[u] {
+                u += 1;
+            }
+            let len = (u - st) as u64;
+            if best.is_none_or(|b| len < b.0) {
+                best = Some((len, st));
+            }
+        }
+        match best {
+            Some((len, st)) => fill[st..st + len as usize].fill(true),
+            None => return runs,
+        }
+    }
 }
 
 struct PNode {
@@ -377,6 +484,8 @@ impl<D: BlockDev> VolumeWriter<D> {
                     buf: s.data.clone().unwrap_or_default(),
                     written: if s.data.is_some() { s.size } else { 0 },
                     order: s.order,
+                    sparse: false,
+                    nonzero: Vec::new(),
                 });
             }
             if !n.directory && !streams.iter().any(|s| s.name.is_empty()) {
@@ -391,6 +500,8 @@ impl<D: BlockDev> VolumeWriter<D> {
                         buf: Vec::new(),
                         written: 0,
                         order: 0,
+                        sparse: false,
+                        nonzero: Vec::new(),
                     },
                 );
             }
@@ -452,9 +563,12 @@ impl<D: BlockDev> VolumeWriter<D> {
                     .iter()
                     .map(|f| fn_attr_len(f.1.len()))
                     .sum::<usize>();
+                let sparse = n.attributes & file_attr::SPARSE_FILE != 0;
                 for s in streams {
                     l += if s.resident {
                         resident_len(s.name.len(), s.size as usize)
+                    } else if sparse {
+                        nonresident_len(s.name.len()) + 8 + 16 * SPARSE_PLAN_RUNS
                     } else {
                         nonresident_len(s.name.len())
                     };
@@ -510,6 +624,19 @@ impl<D: BlockDev> VolumeWriter<D> {
                     return Err(Error::Unsupported(format!(
                         "node {i}: reparse data larger than 16 KiB"
                     )));
+                }
+            }
+            // FILE_ATTRIBUTE_SPARSE_FILE: non-resident streams are written
+            // sparse; the flag stays only when one is.
+            if n.attributes & file_attr::SPARSE_FILE != 0 && !n.directory {
+                for s in streams.iter_mut().filter(|s| !s.resident && s.size > 0) {
+                    s.sparse = true;
+                    let b = std::mem::take(&mut s.buf);
+                    s.mark_nonzero(0, &b, cs);
+                    s.buf = b;
+                }
+                if streams.iter().any(|s| s.sparse) {
+                    attrs |= file_attr::SPARSE_FILE;
                 }
             }
             let unnamed = streams.iter().find(|s| s.name.is_empty());
@@ -1028,6 +1155,9 @@ impl<D: BlockDev> VolumeWriter<D> {
             s.buf[offset as usize..end as usize].copy_from_slice(bytes);
         } else {
             self.dev.write_at(s.lcn * cs + offset, bytes)?;
+            if s.sparse {
+                s.mark_nonzero(offset, bytes, cs);
+            }
         }
         s.written += bytes.len() as u64;
         Ok(())
@@ -1550,6 +1680,20 @@ impl<D: BlockDev> VolumeWriter<D> {
                 bm[(c / 8) as usize] |= 1 << (c % 8);
             }
         }
+        // Holes of sparse streams stay free.
+        for p in &self.nodes {
+            for st in p.streams.iter().filter(|st| st.sparse) {
+                let mut vcn = 0u64;
+                for r in sparse_runs(st, cs) {
+                    if r.lcn.is_none() {
+                        for c in st.lcn + vcn..st.lcn + (vcn + r.len).min(st.clusters) {
+                            bm[(c / 8) as usize] &= !(1 << (c % 8));
+                        }
+                    }
+                    vcn += r.len;
+                }
+            }
+        }
         for c in total_clusters..bitmap_len * 8 {
             bm[(c / 8) as usize] |= 1 << (c % 8);
         }
@@ -1738,9 +1882,22 @@ fn node_attrs(p: &PNode, cs: u64, plan: bool) -> Vec<AttrSpec> {
                     len: s.clusters,
                 }]
             };
-            let mut a = AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs);
-            if let Body::NonResident { allocated, .. } = &mut a.body {
-                *allocated = s.size.div_ceil(cs) * cs;
+            let mut a = if s.sparse {
+                let runs = if plan {
+                    vec![PLAN_RUN; SPARSE_PLAN_RUNS]
+                } else {
+                    sparse_runs(s, cs)
+                };
+                let mut a = AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs);
+                a.flags = crate::attribute::FLAG_SPARSE;
+                a
+            } else {
+                AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs)
+            };
+            if !s.sparse {
+                if let Body::NonResident { allocated, .. } = &mut a.body {
+                    *allocated = s.size.div_ceil(cs) * cs;
+                }
             }
             attrs.push(a);
         }
