@@ -63,6 +63,11 @@ pub enum NtfsCommand {
         ntfs_path: String,
         #[arg(long)]
         partition: Option<u32>,
+        /// Do not generate DOS 8.3 short names for new files and
+        /// directories (by default they get one, like Windows on system
+        /// volumes, unless the name already is a valid 8.3 name).
+        #[arg(long)]
+        no_short_names: bool,
     },
     /// Structural check: MFT mirror, bitmap vs runlists, index order.
     Check {
@@ -148,10 +153,12 @@ pub fn run(cmd: NtfsCommand, _ctx: &Context) -> CmdResult {
             local,
             ntfs_path,
             partition,
+            no_short_names,
         } => {
             let mut count = 0u64;
             with_target(&target, partition, None, |dev, _| {
                 let mut inj = ntfs_inject::inject::Injector::open(dev)?;
+                inj.set_short_names(!no_short_names);
                 // Missing parent directories are created (mkdir -p).
                 let comps: Vec<&str> = ntfs_path
                     .split(['/', '\\'])

@@ -30,6 +30,7 @@ pub struct Injector<D: BlockDev> {
     bitmap: Vec<u8>,
     mft_bitmap: Vec<u8>,
     time: u64,
+    short_names: bool,
 }
 
 fn utf16(s: &str) -> Vec<u16> {
@@ -72,6 +73,7 @@ impl<D: BlockDev> Injector<D> {
             bitmap,
             mft_bitmap,
             time: now(),
+            short_names: true,
         })
     }
 
@@ -79,24 +81,47 @@ impl<D: BlockDev> Injector<D> {
         &self.vol
     }
 
-    fn alloc_record(&mut self) -> Result<u64> {
-        let n = self
-            .vol
-            .record_count()
-            .min(self.mft_bitmap.len() as u64 * 8);
-        for r in mft_no::FIRST_USER..n {
-            if self.mft_bitmap[(r / 8) as usize] & (1 << (r % 8)) == 0 {
-                self.mft_bitmap[(r / 8) as usize] |= 1 << (r % 8);
-                return Ok(r);
+    /// Whether new files and directories whose names are not valid 8.3
+    /// names get a generated DOS short name (default on, as Windows does
+    /// on system volumes). Off: one WIN32 name only.
+    pub fn set_short_names(&mut self, on: bool) {
+        self.short_names = on;
+    }
+
+    /// A short name for `long` not used in directory `dir` (compared
+    /// case-insensitively with every name there).
+    fn unique_short_name(&self, dir: u64, long: &str) -> Result<String> {
+        if let Some(u) = crate::dosname::upper_8dot3(long) {
+            return Ok(u);
+        }
+        for n in 1..=100_000 {
+            let c = crate::dosname::candidate(long, n);
+            if self.vol.lookup_in(dir, &c)?.is_none() {
+                return Ok(c);
             }
         }
-        self.grow_mft()?;
-        let r = n.max(mft_no::FIRST_USER);
-        if (r / 8) as usize >= self.mft_bitmap.len() {
-            return Err(Error::Unsupported("the MFT bitmap is full".into()));
+        Err(Error::Unsupported(format!(
+            "no free short name for {long:?} in directory record {dir}"
+        )))
+    }
+
+    fn alloc_record(&mut self) -> Result<u64> {
+        // A small MFT (mkntfs makes 27 records on small volumes) may need
+        // several steps of growth to reach the first user record (64).
+        for _ in 0..64 {
+            let n = self
+                .vol
+                .record_count()
+                .min(self.mft_bitmap.len() as u64 * 8);
+            for r in mft_no::FIRST_USER..n {
+                if self.mft_bitmap[(r / 8) as usize] & (1 << (r % 8)) == 0 {
+                    self.mft_bitmap[(r / 8) as usize] |= 1 << (r % 8);
+                    return Ok(r);
+                }
+            }
+            self.grow_mft()?;
         }
-        self.mft_bitmap[(r / 8) as usize] |= 1 << (r % 8);
-        Ok(r)
+        Err(Error::Unsupported("the MFT bitmap is full".into()))
     }
 
     /// Add 64 records (at least one cluster) to the end of $MFT: new
@@ -230,6 +255,8 @@ impl<D: BlockDev> Injector<D> {
             });
         }
         if n > 0 {
+            // Leave the in-memory bitmap as it was.
+            self.free_clusters(&runs);
             return Err(Error::Unsupported("the volume is full".into()));
         }
         Ok(runs)
@@ -397,12 +424,31 @@ impl<D: BlockDev> Injector<D> {
                 (((d.len() + 7) & !7) as u64, d.len() as u64)
             }
             Some(d) => {
-                let runs = self.alloc_clusters((d.len() as u64).div_ceil(cs))?;
+                let runs = match self.alloc_clusters((d.len() as u64).div_ceil(cs)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Give the record back (nothing was written yet).
+                        self.mft_bitmap[(n / 8) as usize] &= !(1 << (n % 8));
+                        return Err(e);
+                    }
+                };
                 self.write_runs(&runs, d)?;
                 let a = AttrSpec::non_resident(at::DATA, &[], runs, d.len() as u64, cs);
                 attrs.push(a);
                 ((d.len() as u64).div_ceil(cs) * cs, d.len() as u64)
             }
+        };
+        // Names: an 8.3 name as written serves both namespaces; other
+        // names get a generated DOS name beside the Win32 one.
+        let (long_ns, short) = if !self.short_names {
+            (namespace::WIN32, None)
+        } else if crate::dosname::is_8dot3(name) {
+            (namespace::WIN32_AND_DOS, None)
+        } else {
+            (
+                namespace::WIN32,
+                Some(self.unique_short_name(parent, name)?),
+            )
         };
         let fname = FileName {
             parent: mft_ref(parent, prec.seq),
@@ -416,10 +462,18 @@ impl<D: BlockDev> Injector<D> {
                     0
                 },
             reparse_or_ea: 0,
-            namespace: namespace::WIN32,
+            namespace: long_ns,
             name: utf16(name),
         };
         attrs.push(AttrSpec::resident(at::FILE_NAME, &[], fname.encode()));
+        let dos = short.map(|s| FileName {
+            namespace: namespace::DOS,
+            name: utf16(&s),
+            ..fname.clone()
+        });
+        if let Some(d) = &dos {
+            attrs.push(AttrSpec::resident(at::FILE_NAME, &[], d.encode()));
+        }
         if dir {
             let built = index::build(Vec::new(), usize::MAX, usize::MAX, INDEX_BLOCK_SIZE, 1);
             let cpb = if cs <= INDEX_BLOCK_SIZE as u64 {
@@ -439,6 +493,46 @@ impl<D: BlockDev> Injector<D> {
                 ),
             ));
         }
+        // A data runlist too fragmented for one record goes to extension
+        // records with an $ATTRIBUTE_LIST.
+        if let Some(mut pl) = crate::attrlist::place(attrs.clone(), 0x40 + 24)? {
+            let mut mrefs = vec![mft_ref(n, seq)];
+            for _ in 1..pl.records.len() {
+                let x = self.alloc_record()?;
+                let xs = match self.vol.raw_record(x) {
+                    Ok(r) => r.seq.wrapping_add(1).max(1),
+                    Err(_) => 1,
+                };
+                mrefs.push(mft_ref(x, xs));
+            }
+            pl.build_list(&mrefs);
+            let runs = if pl.list_is_nonresident() {
+                let r = self.alloc_clusters((pl.list.len() as u64).div_ceil(cs))?;
+                self.write_runs(&r, &pl.list)?;
+                Some(r)
+            } else {
+                None
+            };
+            let list_attr = pl.list_attr(runs, cs);
+            let mut recs = pl.records.into_iter();
+            attrs = recs.next().expect("base record");
+            attrs.push(list_attr);
+            for (j, ra) in recs.enumerate() {
+                let m = mrefs[j + 1];
+                let x = m & 0xFFFF_FFFF_FFFF;
+                let mut raw = RecordBuilder {
+                    number: x,
+                    seq: (m >> 48) as u16,
+                    flags: record_flags::IN_USE,
+                    link_count: 0,
+                    attrs: ra,
+                    base: mrefs[0],
+                }
+                .encode()?;
+                crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
+                self.put_record(x, raw)?;
+            }
+        }
         let rb = RecordBuilder {
             number: n,
             seq,
@@ -450,11 +544,17 @@ impl<D: BlockDev> Injector<D> {
         let mut raw = rb.encode()?;
         crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
         self.put_record(n, raw)?;
-        self.insert_entry(
-            parent,
+        let mut new_entries = vec![(
+            fname.name.clone(),
             index::file_name_entry(mft_ref(n, seq), &fname.encode()),
-            &fname.name,
-        )?;
+        )];
+        if let Some(d) = &dos {
+            new_entries.push((
+                d.name.clone(),
+                index::file_name_entry(mft_ref(n, seq), &d.encode()),
+            ));
+        }
+        self.rewrite_index(parent, |entries| entries.extend(new_entries))?;
         // Bitmaps last: a crash before this leaves only unreferenced space.
         self.write_attr(mft_no::BITMAP, at::DATA, &[], &self.bitmap.clone())?;
         self.write_attr(mft_no::MFT, at::BITMAP, &[], &self.mft_bitmap.clone())?;
@@ -548,30 +648,30 @@ impl<D: BlockDev> Injector<D> {
             )
         };
         self.reassemble(n, raw, kept, vec![data_attr])?;
-        // The parent's index keeps a copy of the name with sizes and times.
-        let mut fname = entry.name.clone();
-        fname.allocated_size = alloc;
-        fname.data_size = data.len() as u64;
-        fname.times.modification = t;
-        fname.times.mft_change = t;
-        fname.times.access = t;
+        // The parent's index keeps a copy of each name (the long one and a
+        // DOS one) with sizes and times.
         let mref = entry.mref;
-        let new_entry = index::file_name_entry(mref, &fname.encode());
+        let fix = |f: &mut FileName| {
+            f.allocated_size = alloc;
+            f.data_size = data.len() as u64;
+            f.times.modification = t;
+            f.times.mft_change = t;
+            f.times.access = t;
+        };
         self.rewrite_index(parent, |entries| {
             for e in entries.iter_mut() {
-                if e.0 == fname.name && le::u64(&e.1, 0) == mref {
-                    e.1 = new_entry.clone();
+                if le::u64(&e.1, 0) != mref || e.1.len() < 0x10 {
+                    continue;
+                }
+                if let Some(mut f) = FileName::parse(&e.1[0x10..]) {
+                    fix(&mut f);
+                    e.1 = index::file_name_entry(mref, &f.encode());
                 }
             }
         })?;
         self.write_attr(mft_no::BITMAP, at::DATA, &[], &self.bitmap.clone())?;
         self.vol.device().flush()?;
         Ok(n)
-    }
-
-    /// Add one entry to the $I30 index of `dir`, rebuilding the index.
-    fn insert_entry(&mut self, dir: u64, entry: Vec<u8>, name: &[u16]) -> Result<()> {
-        self.rewrite_index(dir, |entries| entries.push((name.to_vec(), entry)))
     }
 
     /// Rebuild the $I30 index of `dir` from its entries as `edit` leaves

@@ -17,18 +17,19 @@
 //! | [`runlist`] | data runs ("Concepts: Data Runs") |
 //! | [`stdinfo`] | $STANDARD_INFORMATION (0x10) |
 //! | [`filename`] | $FILE_NAME (0x30) |
+//! | [`dosname`] | DOS 8.3 short names for new files |
 //! | [`index`] | $INDEX_ROOT (0x90), INDX blocks, collation |
 //! | [`secure`] | $Secure: $SDS, $SDH, $SII |
 //! | [`upcase`] | $UpCase table and `$Info` |
 //! | [`attrdef`] | $AttrDef table |
 //! | [`logfile`] | $LogFile sizing |
+//! | [`lznt1`] | LZNT1 decompression of compressed attributes |
 //! | [`writer`] | volume layout and bulk writer (format = empty tree) |
 //! | [`reader`] | volume reader (walk, read streams) |
 //! | [`inject`] | adding files and directories to an existing volume |
 //! | [`check`] | structural checker (bitmaps vs runlists, indexes, $Secure) |
 //! | [`partition`] | MBR/GPT partition-entry reader |
 //! | [`wim_apply`] | WIM image → bulk writer |
-//! | [`lznt1`] | LZNT1 decompression of compressed attributes |
 //! | [`wim_capture`] | volume → WIM image tree (capture) |
 
 pub mod attrdef;
@@ -36,6 +37,7 @@ pub mod attribute;
 pub mod attrlist;
 pub mod boot;
 pub mod check;
+pub mod dosname;
 pub mod error;
 pub mod filename;
 pub mod fixup;

@@ -354,9 +354,7 @@ impl<D: BlockDev> Volume<D> {
                     ));
                 }
                 if a.flags & crate::attribute::FLAG_COMPRESSED != 0 {
-                    return Err(Error::Unsupported(
-                        "compressed attributes are not read yet".into(),
-                    ));
+                    return self.copy_compressed(a, runs, *data, *initialized, sink);
                 }
                 let mut pos = 0u64;
                 let mut buf = vec![0u8; 1 << 20];
@@ -391,6 +389,97 @@ impl<D: BlockDev> Volume<D> {
                 Ok(())
             }
         }
+    }
+
+    /// Stream an LZNT1-compressed attribute (see [`crate::lznt1`]): per
+    /// compression unit, all clusters present = stored as is, none = zeros,
+    /// fewer = compressed chunks.
+    fn copy_compressed(
+        &self,
+        a: &Attr,
+        runs: &[Run],
+        data: u64,
+        initialized: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if a.compression_unit == 0 || a.compression_unit > 8 {
+            return Err(Error::Unsupported(format!(
+                "compressed attribute with compression unit 2^{} clusters",
+                a.compression_unit
+            )));
+        }
+        let uc = 1u64 << a.compression_unit;
+        let unit_bytes = uc * self.cluster;
+        // Flatten to (vcn, run) to find each unit's clusters.
+        let mut vcn = 0u64;
+        let mut spans = Vec::with_capacity(runs.len());
+        for r in runs {
+            spans.push((vcn, *r));
+            vcn += r.len;
+        }
+        let total_vcns = vcn;
+        let mut out = vec![0u8; unit_bytes as usize];
+        let mut comp = Vec::with_capacity(unit_bytes as usize);
+        let mut dec = Vec::with_capacity(unit_bytes as usize);
+        let mut pos = 0u64;
+        let mut u = 0u64;
+        let mut si = 0usize;
+        while pos < data {
+            let start = u * uc;
+            if start >= total_vcns {
+                return Err(corrupt(
+                    0,
+                    "runlist",
+                    format!("compressed runs cover {pos} of {data} bytes"),
+                ));
+            }
+            let end = (start + uc).min(total_vcns);
+            // Clusters of this unit that are allocated, in VCN order.
+            comp.clear();
+            let mut present = 0u64;
+            let mut first_dev = 0u64;
+            while si < spans.len() && spans[si].0 + spans[si].1.len <= start {
+                si += 1;
+            }
+            let mut k = si;
+            while k < spans.len() && spans[k].0 < end {
+                let (v0, r) = spans[k];
+                let a0 = v0.max(start);
+                let a1 = (v0 + r.len).min(end);
+                if let Some(lcn) = r.lcn {
+                    if present == 0 {
+                        first_dev = (lcn + a0 - v0) * self.cluster;
+                    }
+                    let n = ((a1 - a0) * self.cluster) as usize;
+                    let o = comp.len();
+                    comp.resize(o + n, 0);
+                    self.dev
+                        .read_at((lcn + a0 - v0) * self.cluster, &mut comp[o..])?;
+                    present += a1 - a0;
+                }
+                k += 1;
+            }
+            if present == end - start {
+                out.fill(0);
+                out[..comp.len()].copy_from_slice(&comp);
+            } else if present == 0 {
+                out.fill(0);
+            } else {
+                crate::lznt1::decompress(&comp, unit_bytes as usize, &mut dec, first_dev)?;
+                out.fill(0);
+                let n = dec.len().min(out.len());
+                out[..n].copy_from_slice(&dec[..n]);
+            }
+            let n = (data - pos).min(unit_bytes) as usize;
+            if pos + n as u64 > initialized {
+                let keep = initialized.saturating_sub(pos) as usize;
+                out[keep.min(n)..n].fill(0);
+            }
+            sink(&out[..n])?;
+            pos += n as u64;
+            u += 1;
+        }
+        Ok(())
     }
 
     /// All entries of the $I30 index of directory record `dir`, in index
