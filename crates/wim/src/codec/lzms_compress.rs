@@ -557,14 +557,7 @@ impl Coder {
             literal: EncCode::new(NUM_LITERAL_SYMS, 1024),
             length: EncCode::new(NUM_LENGTH_SYMS, 512),
             offset: EncCode::new(MAX_OFFSET_SYMS, 1024),
-            scratch: Box::new(BuildScratch {
-                lens: [0; MAX_OFFSET_SYMS],
-                keys: [0; MAX_OFFSET_SYMS],
-                node_freq: [0; MAX_OFFSET_SYMS],
-                parent: [0; MAX_OFFSET_SYMS],
-                depth: [0; MAX_OFFSET_SYMS],
-                bucket: [0; MAX_OFFSET_SYMS],
-            }),
+            scratch: Box::new(BuildScratch::new()),
             recent: [1, 2, 3, 4],
             prev: Prev::Literal,
         }
