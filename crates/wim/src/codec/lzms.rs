@@ -445,8 +445,8 @@ const _: () = assert!(MAX_OFFSET_SYMS < TREE_LEN);
 /// its codes, so rebuilding never has to zero fresh arrays.
 #[derive(Clone)]
 pub(crate) struct BuildScratch<const N: usize> {
-    pub(crate) lens: [u8; N],
-    pub(crate) keys: [u32; N],
+    pub(crate) lens: [u8; TREE_LEN],
+    pub(crate) keys: [u32; TREE_LEN],
     /// Tree-building arrays, a power of two long (at least `N + 1`) so
     /// that masked indices need no bounds checks: leaf weights in sorted
     /// order plus a sentinel, internal node weights, parents and depths.
@@ -454,20 +454,20 @@ pub(crate) struct BuildScratch<const N: usize> {
     pub(crate) node_freq: [u32; TREE_LEN],
     pub(crate) parent: [u16; TREE_LEN],
     pub(crate) depth: [u8; TREE_LEN],
-    pub(crate) bucket: [u16; N],
+    pub(crate) bucket: [u16; TREE_LEN],
 }
 
 impl<const N: usize> BuildScratch<N> {
     /// Zeroed work space.
     pub(crate) fn new() -> Self {
         BuildScratch {
-            lens: [0; N],
-            keys: [0; N],
+            lens: [0; TREE_LEN],
+            keys: [0; TREE_LEN],
             leaf_w: [0; TREE_LEN],
             node_freq: [0; TREE_LEN],
             parent: [0; TREE_LEN],
             depth: [0; TREE_LEN],
-            bucket: [0; N],
+            bucket: [0; TREE_LEN],
         }
     }
 }
@@ -540,17 +540,19 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
             return;
         }
         let mut count = [0u32; MAX_CODEWORD_LEN + 1];
+        // Lengths are 1..=15, so the masks (which spare the bounds checks)
+        // change nothing.
         for &l in lens {
-            count[l as usize] += 1;
+            count[l as usize & MAX_CODEWORD_LEN] += 1;
         }
-        let mut next_index = [0u32; MAX_CODEWORD_LEN + 2];
+        let mut next_index = [0u32; 32];
         for l in 1..=MAX_CODEWORD_LEN {
             next_index[l + 1] = next_index[l] + count[l];
         }
         self.code.first_index = [0; MAX_CODEWORD_LEN + 1];
         self.code.first_index[1..].copy_from_slice(&next_index[1..=MAX_CODEWORD_LEN]);
         for (sym, &l) in lens.iter().enumerate() {
-            let slot = &mut next_index[l as usize];
+            let slot = &mut next_index[l as usize & 31];
             if let Some(s) = self.code.sorted.get_mut(*slot as usize) {
                 *s = sym as u16;
             }
@@ -673,8 +675,8 @@ pub(crate) fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildSc
         return;
     }
     // Leaves sorted by (freq, symbol) as packed keys freq << 10 | symbol.
-    let keys = &mut keys[..n];
-    sort_by_freq(&freqs[..n], keys, &mut bucket[..n]);
+    sort_by_freq(&freqs[..n], keys, bucket);
+    let keys = &keys[..n];
 
     // Two-queue Huffman construction. `node_freq[e]` is the weight of
     // internal node e; `parent[e]` its parent. Leaves are consumed in
@@ -737,8 +739,8 @@ pub(crate) fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildSc
     let mut sorted_syms = keys.iter().map(|k| (k & 0x3ff) as usize);
     for l in (1..=MAX_CODEWORD_LEN).rev() {
         for _ in 0..len_count[l] {
-            if let Some(len) = sorted_syms.next().and_then(|sym| lens.get_mut(sym)) {
-                *len = l as u8;
+            if let Some(sym) = sorted_syms.next() {
+                lens[sym & TREE_MASK] = l as u8;
             }
         }
     }
@@ -748,26 +750,29 @@ pub(crate) fn build_lengths<const N: usize>(freqs: &[u32], scratch: &mut BuildSc
 /// A counting sort on the frequency handles the common small frequencies
 /// (stable, so symbols stay in order); frequencies >= `n - 1` share the last
 /// bucket, which is then sorted by key.
-fn sort_by_freq(freqs: &[u32], keys: &mut [u32], start: &mut [u16]) {
-    let n = freqs.len();
-    let top = n - 1;
-    start.fill(0);
-    for &f in freqs {
-        start[(f as usize).min(top)] += 1;
+/// `1 <= freqs.len() < TREE_LEN`; the masks only spare bounds checks.
+fn sort_by_freq(freqs: &[u32], keys: &mut [u32; TREE_LEN], start: &mut [u16; TREE_LEN]) {
+    let n = freqs.len().min(TREE_LEN - 1);
+    let top = n.saturating_sub(1);
+    start[..n].fill(0);
+    for &f in &freqs[..n] {
+        start[(f as usize).min(top) & TREE_MASK] += 1;
     }
     let mut sum = 0u16;
-    for s in start.iter_mut() {
+    for s in start[..n].iter_mut() {
         let c = *s;
         *s = sum;
-        sum += c;
+        sum = sum.wrapping_add(c);
     }
-    let big_start = start[top] as usize;
-    for (sym, &f) in freqs.iter().enumerate() {
-        let slot = &mut start[(f as usize).min(top)];
-        keys[*slot as usize] = (f.min(0x3f_ffff) << 10) | sym as u32;
-        *slot += 1;
+    let big_start = start[top & TREE_MASK] as usize;
+    for (sym, &f) in freqs[..n].iter().enumerate() {
+        let slot = &mut start[(f as usize).min(top) & TREE_MASK];
+        keys[*slot as usize & TREE_MASK] = (f.min(0x3f_ffff) << 10) | sym as u32;
+        *slot = slot.wrapping_add(1);
     }
-    keys[big_start..].sort_unstable();
+    if let Some(big) = keys.get_mut(big_start..n) {
+        big.sort_unstable();
+    }
 }
 
 // ---------------------------------------------------------------------------
