@@ -22,8 +22,8 @@
 //!   literal/match choices of a block (recent-offset matches, and an
 //!   explicit match followed by a literal and the same offset again,
 //!   included), under a bit-cost model taken from a quick greedy parse;
-//!   the thorough level searches deeper and repeats the path search with
-//!   costs from the Huffman codes of the previous pass.
+//!   the thorough level searches deeper and repeats the path search once
+//!   with costs from the Huffman codes of the first pass.
 //!
 //! The output depends only on the chunk bytes, the level and the window
 //! (chunk) size, never on threads or earlier chunks.
@@ -186,8 +186,8 @@ pub enum Level {
     /// Near-optimal parsing, one pass (the default).
     #[default]
     Normal,
-    /// Near-optimal parsing with deeper searches and three passes: about
-    /// twice the time of [`Level::Normal`] for about 1% less output.
+    /// Near-optimal parsing with deeper searches and two passes: about
+    /// 1.6 times the time of [`Level::Normal`] for about 1% less output.
     Thorough,
 }
 
@@ -350,22 +350,24 @@ impl LzxCompressor {
             slots += 1;
         }
         let params = match level {
+            // Tuned on the libwine corpus against wimlib's levels 20, 50
+            // and 100 (same or less CPU, at most ~1% more output).
             Level::Fast => Params {
-                depth: 24,
-                nice: 64,
+                depth: 8,
+                nice: 32,
                 passes: 0,
                 split: false,
             },
             Level::Normal => Params {
-                depth: 24,
-                nice: 48,
+                depth: 16,
+                nice: 32,
                 passes: 1,
                 split: true,
             },
             Level::Thorough => Params {
-                depth: 48,
-                nice: 96,
-                passes: 3,
+                depth: 32,
+                nice: 64,
+                passes: 2,
                 split: true,
             },
         };

@@ -1,4 +1,5 @@
-//! The fast level: hash chains over 3-byte prefixes and lazy matching.
+//! The fast level: hash chains over 4-byte prefixes (and a table of the
+//! latest position of each 3-byte prefix) and lazy matching.
 //!
 //! At each position the longest match within the search depth and the
 //! longest recent-offset match are compared by an estimated saving in bits
@@ -13,10 +14,14 @@ use super::{
     MIN_SECONDARY_LEN,
 };
 
-const HASH_BITS: u32 = 15;
+const HASH3_BITS: u32 = 14;
+const HASH4_BITS: u32 = 15;
 const NONE: u32 = u32::MAX;
 
 pub(crate) struct HcFinder {
+    /// Latest position of each 3-byte hash (length-3 matches only).
+    head3: Vec<u32>,
+    /// Latest position of each 4-byte hash, chained through `prev`.
     head: Vec<u32>,
     prev: Vec<u32>,
 }
@@ -24,26 +29,42 @@ pub(crate) struct HcFinder {
 impl HcFinder {
     pub(crate) fn new(max_chunk: usize) -> Self {
         HcFinder {
-            head: vec![NONE; 1 << HASH_BITS],
+            head3: vec![NONE; 1 << HASH3_BITS],
+            head: vec![NONE; 1 << HASH4_BITS],
             prev: vec![NONE; max_chunk],
         }
     }
 
+    /// Forget all positions (start of a chunk).
+    pub(crate) fn reset(&mut self) {
+        self.head3.fill(NONE);
+        self.head.fill(NONE);
+    }
+
     #[inline(always)]
-    fn hash(d: &[u8], i: usize) -> usize {
-        ((load_u32(d, i) & 0xFF_FFFF).wrapping_mul(0x1E35_A7BD) >> (32 - HASH_BITS)) as usize
+    fn hash3(v: u32) -> usize {
+        ((v & 0xFF_FFFF).wrapping_mul(0x1E35_A7BD) >> (32 - HASH3_BITS)) as usize
+    }
+
+    #[inline(always)]
+    fn hash4(v: u32) -> usize {
+        (v.wrapping_mul(0x1E35_A7BD) >> (32 - HASH4_BITS)) as usize
     }
 
     /// Insert position `i` (needs 4 readable bytes).
     #[inline(always)]
     fn insert(&mut self, d: &[u8], i: usize) {
-        let h = Self::hash(d, i);
+        let v = load_u32(d, i);
+        self.head3[Self::hash3(v)] = i as u32;
+        let h = Self::hash4(v);
         self.prev[i] = self.head[h];
         self.head[h] = i as u32;
     }
 
     /// Longest match at `i` (not yet inserted) up to `max_len`, offsets at
-    /// most `max_off`: `(len, offset)`, len 0 if none of 3 or more.
+    /// most `max_off`: `(len, offset)`, len 0 if none of 3 or more. A
+    /// length-3 match comes from the latest position with the same 3-byte
+    /// hash; longer ones from the chain of the 4-byte hash.
     #[inline(always)]
     fn longest(
         &self,
@@ -58,9 +79,16 @@ impl HcFinder {
         if max_len < 4 || i + max_len > d.len() {
             return best;
         }
-        let mut cand = self.head[Self::hash(d, i)];
+        let first = load_u32(d, i);
+        let c3 = self.head3[Self::hash3(first)];
+        if c3 != NONE {
+            let c = c3 as usize;
+            if c < i && i - c <= max_off && load_u32(d, c) & 0xFF_FFFF == first & 0xFF_FFFF {
+                best = (3, i - c);
+            }
+        }
+        let mut cand = self.head[Self::hash4(first)];
         let mut left = depth;
-        let first = load_u32(d, i) & 0xFF_FFFF;
         let dp = d.as_ptr();
         while cand != NONE && left > 0 {
             let c = cand as usize;
@@ -80,8 +108,8 @@ impl HcFinder {
                 )
             };
             // Quick reject on the byte that would extend the best.
-            if x == y && u32::from_le(head) & 0xFF_FFFF == first {
-                let l = match_len(d, c, i, 3, max_len);
+            if x == y && u32::from_le(head) == first {
+                let l = match_len(d, c, i, 4, max_len);
                 if l > best.0 {
                     best = (l, i - c);
                     if l >= nice {
@@ -153,7 +181,7 @@ fn best_at(core: &Core, f: &HcFinder, i: usize, rec: &[u32; 3], n: usize) -> (i3
 /// already exceeds the input.
 pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>) -> bool {
     let n = core.buf.len();
-    f.head.fill(NONE);
+    f.reset();
     let mut rec = [1u32; 3];
     let mut start = 0usize;
     let mut i = 0usize;
