@@ -771,3 +771,78 @@ fn killed_append_leaves_the_wim_intact() {
     wf(&["wim", "append", s(&a), s(&w), "--name", "again"]);
     check_image(&w, None, 2, &a, t.path(), "after-kill");
 }
+
+/// `export --solid` packs file data into an LZMS solid resource; a solid
+/// source (made by `wimlib-imagex capture --solid`) exports to non-solid
+/// formats (streamed out of the solid resource) and stays solid through
+/// `optimize`.
+#[test]
+fn solid_exports_and_optimize_keep_the_tree() {
+    if !tools(&["wimlib-imagex", "7zz"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 21);
+    // (a smaller zero file: LZMS is the slowest codec)
+    fs::write(src.join("dir/zeros"), vec![0u8; 200_000]).unwrap();
+    set_tree_mtimes(&src, 1_650_000_000);
+    let lzx = t.path().join("lzx.wim");
+    wimlib_capture(&src, &lzx, "img", "lzx");
+    let solid = t.path().join("solid.wim");
+    wf(&[
+        "wim",
+        "export",
+        s(&lzx),
+        "1",
+        s(&solid),
+        "--solid",
+        "--check",
+    ]);
+    let i = info_json(&solid, None);
+    assert_eq!(i["solid"], true, "{i}");
+    assert_eq!(i["compression"], "lzms", "{i}");
+    check_image(&solid, None, 1, &src, t.path(), "solid");
+    // wimlib's own solid WIM, out to XPRESS and LZX (not solid).
+    let wsolid = t.path().join("wimlib-solid.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&src)
+        .arg(&wsolid)
+        .arg("w")
+        .arg("--solid"));
+    assert_eq!(info_json(&wsolid, None)["solid"], true);
+    for codec in ["xpress", "lzx"] {
+        let out = t.path().join(format!("from-solid-{codec}.wim"));
+        wf(&[
+            "wim",
+            "export",
+            s(&wsolid),
+            "1",
+            s(&out),
+            "--compress",
+            codec,
+        ]);
+        let i = info_json(&out, None);
+        assert_eq!(i["solid"], false, "{i}");
+        check_image(
+            &out,
+            None,
+            1,
+            &src,
+            t.path(),
+            &format!("from-solid-{codec}"),
+        );
+        assert_eq!(
+            detailed_listing(&out, 1, None),
+            detailed_listing(&wsolid, 1, None)
+        );
+    }
+    // Optimize keeps a solid WIM solid (unless --no-solid).
+    wf(&["wim", "optimize", s(&wsolid)]);
+    assert_eq!(info_json(&wsolid, None)["solid"], true);
+    check_image(&wsolid, None, 1, &src, t.path(), "opt-solid");
+    wf(&["wim", "optimize", s(&wsolid), "--no-solid"]);
+    assert_eq!(info_json(&wsolid, None)["solid"], false);
+    check_image(&wsolid, None, 1, &src, t.path(), "opt-unsolid");
+}

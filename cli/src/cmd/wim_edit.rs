@@ -35,6 +35,10 @@ pub struct ExportArgs {
     /// as they are.
     #[arg(long)]
     recompress: bool,
+    /// Pack the exported file data into one LZMS solid resource per image
+    /// (64 MiB chunks); alone it also makes a new DEST LZMS.
+    #[arg(long)]
+    solid: bool,
     /// Name of the exported image in DEST (one image only).
     #[arg(long)]
     dest_name: Option<String>,
@@ -90,6 +94,14 @@ pub struct OptimizeArgs {
     /// Decompress and compress again every resource.
     #[arg(long)]
     recompress: bool,
+    /// Pack file data into LZMS solid resources (default: when the WIM
+    /// has solid resources already).
+    #[arg(long)]
+    solid: bool,
+    /// Store file data in non-solid resources even if the WIM has solid
+    /// ones.
+    #[arg(long, conflicts_with = "solid")]
+    no_solid: bool,
     /// Write an integrity table (kept anyway when the WIM has one).
     #[arg(long)]
     check: bool,
@@ -192,6 +204,17 @@ fn new_wim_options(
     })
 }
 
+/// Turn on solid mode in `opts` (LZMS at `level`, 64 MiB chunks).
+fn set_solid(opts: &mut WriteOptions, level: Option<LzmsLevel>) -> Res<()> {
+    let cs = wim::write::solid::DEFAULT_SOLID_CHUNK_SIZE;
+    opts.solid = true;
+    opts.solid_compressor = Some(
+        wim::write::lzms_factory(cs, level.unwrap_or_default())
+            .ok_or("no LZMS compressor for solid chunks")?,
+    );
+    Ok(())
+}
+
 /// The source's images named by `spec` (an index, a name or `all`).
 fn images_of(w: &wim::Wim, spec: &str) -> Res<Vec<u32>> {
     if spec.eq_ignore_ascii_case("all") || spec == "*" {
@@ -204,7 +227,7 @@ fn images_of(w: &wim::Wim, spec: &str) -> Res<Vec<u32>> {
 }
 
 pub fn export(a: ExportArgs) -> CmdResult {
-    let src = super::wim::open(&a.src, &a.refs)?;
+    let src = std::sync::Arc::new(super::wim::open(&a.src, &a.refs)?);
     let missing = src.missing_parts();
     if !missing.is_empty() {
         return Err(format!(
@@ -254,7 +277,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
                 .into());
             }
         }
-        let opts = WriteOptions {
+        let mut opts = WriteOptions {
             compression: dctype,
             chunk_size: dcs,
             compressor: factory(&codec, dcs),
@@ -264,10 +287,15 @@ pub fn export(a: ExportArgs) -> CmdResult {
             rp_fix: false,
             ..Default::default()
         };
+        if a.solid {
+            set_solid(&mut opts, codec.lzms_level)?;
+        }
         WimWriter::append_to(&a.dest, opts)?
     } else {
         let codec = match &a.compress {
             Some(c) => parse_compress(c)?,
+            // `--solid` alone means LZMS for everything, as in capture.
+            None if a.solid => Codec::plain(CompressionType::Lzms),
             None => {
                 let c = Codec::plain(src_ctype);
                 if src_ctype != CompressionType::None
@@ -293,6 +321,9 @@ pub fn export(a: ExportArgs) -> CmdResult {
             None => DEFAULT_CHUNK_SIZE,
         };
         let mut opts = new_wim_options(&codec, cs, a.threads, a.check)?;
+        if a.solid {
+            set_solid(&mut opts, codec.lzms_level)?;
+        }
         opts.fixed_time = fixed;
         opts.rp_fix = sh.flags & hdr_flags::RP_FIX != 0;
         WimWriter::create(&a.dest, opts)?
@@ -383,7 +414,7 @@ fn glob_hint(first: &Path) -> String {
 }
 
 pub fn optimize(a: OptimizeArgs) -> CmdResult {
-    let src = wim::Wim::open(&a.wim, &[])?;
+    let src = std::sync::Arc::new(wim::Wim::open(&a.wim, &[])?);
     let h = src.header().clone();
     if h.total_parts != 1 {
         return Err(format!(
@@ -407,6 +438,9 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
         None => DEFAULT_CHUNK_SIZE,
     };
     let mut opts = new_wim_options(&codec, cs, a.threads, a.check || h.has_integrity())?;
+    if a.solid || (!a.no_solid && src.has_solid_resources()) {
+        set_solid(&mut opts, codec.lzms_level)?;
+    }
     opts.rp_fix = h.flags & hdr_flags::RP_FIX != 0;
     let mut w = WimWriter::create(&a.wim, opts)?;
     w.set_guid(h.guid);

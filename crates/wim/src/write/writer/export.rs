@@ -17,13 +17,107 @@ use crate::codec::CompressionType;
 use crate::error::{Error, Result};
 use crate::format::res_flags;
 use crate::read::reshdr::ResHdr;
+use crate::read::resource::{Chunk, Resource};
 use crate::read::xml::Element;
 use crate::read::{BlobLoc, Wim};
 use crate::write::blob_table::BlobRecord;
-use crate::write::resource::{write_resource, BlobSource};
+use crate::write::resource::{write_resource, BlobReader, BlobSource};
 use crate::write::xml;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Arc;
+
+/// A blob of another WIM, decompressed chunk by chunk as it is read (so a
+/// blob of any size is recompressed without being held in memory).
+struct WimBlob {
+    wim: Arc<Wim>,
+    loc: BlobLoc,
+}
+
+/// Reads uncompressed bytes `start..end` of a resource.
+struct ChunkReader<'a> {
+    res: &'a Resource,
+    file: &'a [u8],
+    chunks: Vec<Chunk>,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+    start: u64,
+    end: u64,
+    path: &'a std::path::Path,
+}
+
+impl Read for ChunkReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            let Some(c) = self.chunks.get(self.next) else {
+                return Ok(0);
+            };
+            self.next += 1;
+            let c_end = c.uncompressed_offset + c.uncompressed_len as u64;
+            if c.uncompressed_offset >= self.end || c_end <= self.start {
+                continue;
+            }
+            self.buf.resize(c.uncompressed_len as usize, 0);
+            self.res
+                .decompress_chunk(self.file, c, &mut self.buf)
+                .map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.in_file(self.path).to_string(),
+                    )
+                })?;
+            let lo = self.start.saturating_sub(c.uncompressed_offset) as usize;
+            let hi = (self.end.min(c_end) - c.uncompressed_offset) as usize;
+            self.buf.truncate(hi);
+            self.pos = lo;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl BlobReader for WimBlob {
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+        let res = self.wim.resource_of(&self.loc);
+        let file = self.wim.part_data(res.part);
+        let path = &self.wim.parts[res.part as usize].path;
+        let chunks = res.chunks(file).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.in_file(path).to_string())
+        })?;
+        Ok(Box::new(ChunkReader {
+            res,
+            file,
+            chunks,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+            start: self.loc.offset,
+            end: self.loc.offset + self.loc.size,
+            path,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}: blob {}",
+            self.wim.path().display(),
+            crate::bytes::hex(&self.loc.hash)
+        )
+    }
+}
+
+/// The error for a source blob whose bytes do not match its SHA-1.
+fn corrupt(src: &Wim, want: &[u8; 20], got: &[u8; 20]) -> Error {
+    Error::Refused(format!(
+        "{}: blob {} decompresses to data with SHA-1 {} (the source WIM is corrupt)",
+        src.path().display(),
+        crate::bytes::hex(want),
+        crate::bytes::hex(got)
+    ))
+}
 
 /// What [`WimWriter::export_image`] should call the image.
 #[derive(Debug, Clone, Default)]
@@ -137,12 +231,16 @@ impl WimWriter {
     }
 
     /// Store the blobs `hashes` of `src` not stored yet: raw copies where
-    /// allowed, the rest decompressed (SHA-1 checked) and compressed again
-    /// in groups.
-    fn copy_blobs(&mut self, src: &Wim, hashes: &[[u8; 20]]) -> Result<()> {
+    /// allowed; the rest decompressed and compressed again (small blobs
+    /// read whole and compressed in groups, large ones streamed, all of
+    /// them into one solid resource in solid mode), each checked against
+    /// its SHA-1.
+    fn copy_blobs(&mut self, src: &Arc<Wim>, hashes: &[[u8; 20]]) -> Result<()> {
         let mut pending: Vec<(BlobSource, u64)> = Vec::new();
+        let mut pending_hashes: Vec<[u8; 20]> = Vec::new();
         let mut pending_bytes = 0u64;
         let mut queued = std::collections::HashSet::new();
+        let solid = self.solid.is_some();
         for h in hashes {
             if self.index.contains_key(h) || !queued.insert(*h) {
                 self.summary.deduplicated += 1;
@@ -155,7 +253,7 @@ impl WimWriter {
                     crate::bytes::hex(h)
                 ))
             })?;
-            if self.raw_copy_ok(src, &loc) {
+            if !solid && self.raw_copy_ok(src, &loc) {
                 let reshdr = self.copy_raw(src, &loc, 0)?;
                 self.index.insert(*h, self.entries.len());
                 self.entries.push(BlobRecord {
@@ -169,21 +267,41 @@ impl WimWriter {
                 self.summary.copied_raw += 1;
                 continue;
             }
-            let data = Arc::new(src.read_blob(&loc)?);
+            self.summary.recompressed += 1;
             let size = loc.size;
-            if self.ctype == CompressionType::None || size > SMALL_BLOB {
-                self.store(&BlobSource::Bytes(data), size)?;
+            let streamed = BlobSource::Reader(Arc::new(WimBlob {
+                wim: src.clone(),
+                loc,
+            }));
+            if solid {
+                pending.push((streamed, size));
+                pending_hashes.push(*h);
+            } else if self.ctype == CompressionType::None || size > SMALL_BLOB {
+                let got = self.store(&streamed, size)?;
+                if got != *h {
+                    return Err(corrupt(src, h, &got));
+                }
             } else {
                 if pending_bytes + size > GROUP_BYTES {
                     self.store_group(&std::mem::take(&mut pending))?;
                     pending_bytes = 0;
                 }
-                pending.push((BlobSource::Bytes(data), size));
+                // read_blob checks the SHA-1.
+                pending.push((BlobSource::Bytes(Arc::new(src.read_blob(&loc)?)), size));
                 pending_bytes += size;
             }
-            self.summary.recompressed += 1;
         }
-        if !pending.is_empty() {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if solid {
+            let got = self.store_solid(&pending)?;
+            for (want, got) in pending_hashes.iter().zip(&got) {
+                if want != got {
+                    return Err(corrupt(src, want, got));
+                }
+            }
+        } else {
             self.store_group(&pending)?;
         }
         Ok(())
@@ -191,7 +309,12 @@ impl WimWriter {
 
     /// Copy image `index` (1-based) of `src` into this WIM as a new image;
     /// returns its index here. Blobs already stored (by SHA-1) are shared.
-    pub fn export_image(&mut self, src: &Wim, index: u32, names: &ExportNames<'_>) -> Result<u32> {
+    pub fn export_image(
+        &mut self,
+        src: &Arc<Wim>,
+        index: u32,
+        names: &ExportNames<'_>,
+    ) -> Result<u32> {
         let img = src.image(index)?;
         let src_el = src.xml.image(index);
         let name = names
