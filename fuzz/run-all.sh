@@ -9,18 +9,27 @@
 # Exits non-zero if the build fails or any target finds a crash, a timeout,
 # an out-of-memory or a leak (reproducers are left in fuzz/artifacts/<target>/).
 #
-# Works on the stable toolchain: cargo-fuzz's -Z flags are allowed with
-# RUSTC_BOOTSTRAP=1. AddressSanitizer is used when the toolchain ships its
-# runtime (rustup's x86_64 Linux toolchains do); otherwise, or with
-# FUZZ_SANITIZER=none, targets are built without a sanitizer (debug
-# assertions and overflow checks stay on either way).
+# Works on the stable toolchain: the -Z flags are allowed with
+# RUSTC_BOOTSTRAP=1. The targets are built with one plain `cargo build` using
+# the flags `cargo fuzz build` (cargo-fuzz 0.13) passes, so cargo-fuzz need
+# not be installed to run this script (it is still handy for `cargo fuzz
+# tmin/cmin`, and builds the same binaries into the same directory).
+# AddressSanitizer is used when the toolchain ships its runtime (rustup's
+# x86_64 Linux toolchains do); otherwise, or with FUZZ_SANITIZER=none,
+# targets are built without a sanitizer (debug assertions and overflow
+# checks stay on either way).
 #
 # Environment:
 #   FUZZ_JOBS=N         targets fuzzed at the same time (default 1; one per
 #                       core on a machine of your own, e.g. CI)
 #   FUZZ_TARGETS="a b"  run a subset (all targets are still built)
 #   FUZZ_NICE=N         niceness of the build and the fuzzers (default 10)
-#   FUZZ_CODEGEN_UNITS  passed to cargo fuzz build (default 16)
+#   FUZZ_SANITIZER      address (default when available) or none
+#   FUZZ_OPT_LEVEL      opt-level of the build (default 3, cargo's release);
+#                       1 builds faster and fuzzes slower: for a short CI
+#                       run from a cold cache (see README.md, timing)
+#   FUZZ_CODEGEN_UNITS  codegen units (default 16)
+#   FUZZ_TARGET_DIR     cargo target directory (default fuzz/target)
 #   CUSTOM_LIBFUZZER_PATH  a prebuilt libFuzzer archive; by default the
 #                       system's libclang_rt.fuzzer-x86_64.a (Debian package
 #                       libclang-rt-dev) is used when present, which saves
@@ -48,11 +57,6 @@ export RUSTC_BOOTSTRAP=1
 # a large quarantine to catch; unsafe code still gets a 32 MB one.)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=32}"
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "== installing cargo-fuzz"
-  cargo install cargo-fuzz --locked || { echo "cannot install cargo-fuzz" >&2; exit 1; }
-fi
-
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 SYSROOT="$(rustc --print sysroot)"
 SANITIZER="${FUZZ_SANITIZER:-}"
@@ -72,15 +76,30 @@ if [ -z "${CUSTOM_LIBFUZZER_PATH:-}" ] && [ "${FUZZ_SYSTEM_LIBFUZZER:-1}" != 0 ]
   fi
 fi
 
-echo "== building fuzz targets (sanitizer: $SANITIZER, $(rustc --version), libFuzzer: ${CUSTOM_LIBFUZZER_PATH:-bundled with libfuzzer-sys})"
+TARGET_DIR="${FUZZ_TARGET_DIR:-$HERE/target}"
+OPT="${FUZZ_OPT_LEVEL:-3}"
+# What `cargo fuzz build --sanitizer $SANITIZER --codegen-units N` passes
+# (cargo-fuzz 0.13.2, src/project.rs), in the same order, so that both
+# builds share one cache.
+FLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
+FLAGS+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table"
+FLAGS+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
+FLAGS+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0"
+[ "$SANITIZER" = none ] || FLAGS+=" -Zsanitizer=$SANITIZER"
+FLAGS+=" -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions"
+FLAGS+=" -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-16}"
+PROFILE_CFG=(--config 'profile.release.debug="line-tables-only"')
+[ "$OPT" = 3 ] || PROFILE_CFG+=(--config "profile.release.opt-level=$OPT")
+
+echo "== building fuzz targets (sanitizer: $SANITIZER, opt-level $OPT, $(rustc --version), libFuzzer: ${CUSTOM_LIBFUZZER_PATH:-bundled with libfuzzer-sys})"
 start_build=$(date +%s)
-if ! nice -n "$NICE" cargo fuzz build --sanitizer "$SANITIZER" \
-  --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$HERE/target"; then
+if ! RUSTFLAGS="$FLAGS ${RUSTFLAGS:-}" nice -n "$NICE" cargo build --manifest-path "$HERE/Cargo.toml" \
+  --target "$TRIPLE" --release "${PROFILE_CFG[@]}" --bins --target-dir "$TARGET_DIR"; then
   echo "fuzz build failed" >&2
   exit 1
 fi
 build_secs=$(($(date +%s) - start_build))
-BIN="$HERE/target/$TRIPLE/release"
+BIN="$TARGET_DIR/$TRIPLE/release"
 
 echo "== seeding corpora"
 if [ ! -d "$FIXTURES" ]; then
@@ -103,11 +122,11 @@ done
 
 # Fuzz target $1; its table row goes to artifacts/$1.row.
 run_one() {
-  local t="$1" log="artifacts/$1.log" t0 rc secs execs result art
+  local t="$1" log="artifacts/$1.log" t0 rc secs execs corp result art
   rm -rf "artifacts/$t"
   mkdir -p "artifacts/$t"
   if [ ! -x "$BIN/$t" ]; then
-    printf '%-14s %12s %8s  %s\n' "$t" - - 'NOT BUILT' >"artifacts/$t.row"
+    printf '%-14s %12s %8s %7s  %s\n' "$t" - - - 'NOT BUILT' >"artifacts/$t.row"
     return 1
   fi
   t0=$(date +%s)
@@ -117,6 +136,7 @@ run_one() {
   rc=$?
   secs=$(($(date +%s) - t0))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  corp=$(find "corpus/$t" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then
     result=ok
   else
@@ -136,7 +156,7 @@ run_one() {
       grep -m1 -A3 -e 'panicked at' -e '==ERROR' -e 'ERROR: libFuzzer' "$log" | sed 's/^/    /'
     } >&2
   fi
-  printf '%-14s %12s %8s  %s\n' "$t" "${execs:-?}" "$secs" "$result" >"artifacts/$t.row"
+  printf '%-14s %12s %8s %7s  %s\n' "$t" "${execs:-?}" "$secs" "$corp" "$result" >"artifacts/$t.row"
   [ "$rc" -eq 0 ]
 }
 
@@ -158,12 +178,12 @@ while [ "$running" -gt 0 ]; do
 done
 
 echo
-printf '%-14s %12s %8s  %s\n' target executions seconds result
+printf '%-14s %12s %8s %7s  %s\n' target executions seconds corpus result
 for t in "${TARGETS[@]}"; do
-  cat "artifacts/$t.row" 2>/dev/null || { printf '%-14s %12s %8s  %s\n' "$t" - - 'NO RESULT'; failed=1; }
+  cat "artifacts/$t.row" 2>/dev/null || { printf '%-14s %12s %8s %7s  %s\n' "$t" - - - 'NO RESULT'; failed=1; }
 done
-echo "build ${build_secs}s, total $(($(date +%s) - start_all))s, sanitizer $SANITIZER, $JOBS job(s)"
+echo "build ${build_secs}s, total $(($(date +%s) - start_all))s, sanitizer $SANITIZER, opt-level $OPT, $JOBS job(s), load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$failed" -ne 0 ]; then
-  echo "FAILED: reproduce with fuzz/target/$TRIPLE/release/<target> <artifact>; minimise with (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz tmin <target> <artifact>)" >&2
+  echo "FAILED: reproduce with $BIN/<target> <artifact>; minimise with $BIN/<target> -minimize_crash=1 -runs=100000 -exact_artifact_path=<out> <artifact> (or cargo fuzz tmin)" >&2
   exit 1
 fi
