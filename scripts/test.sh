@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract gcab qemu-system-x86 ovmf binutils fuse3)
+APT_PACKAGES=(wimtools 7zip libvhdi-utils qemu-utils bzip2 gzip time libhivex-bin libwin-hivex-perl ntfs-3g libfsntfs-utils gdisk fdisk dosfstools mtools cabextract gcab qemu-system-x86 ovmf binutils fuse3 libclang-rt-dev g++)
 install_missing() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -26,3 +26,8 @@ install_missing
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace --all-targets
+# A brief fuzz run of every target (issue #7): regressions surface in CI.
+# Stable toolchain, no cargo-fuzz needed; no sanitizer and opt-level 1 keep
+# the cold build short (long campaigns keep AddressSanitizer on: see
+# fuzz/README.md). libclang-rt-dev supplies the prebuilt libFuzzer.
+FUZZ_JOBS=2 FUZZ_NICE=0 FUZZ_SANITIZER=none FUZZ_OPT_LEVEL=1 bash fuzz/run-all.sh 15
