@@ -1,17 +1,22 @@
 //! Mutants of every real fixture through the same inspection verbs as
-//! `fixture_sweep.rs` (issue #7): for each fixture that a verb reads, 100
-//! single-byte flips at seeded pseudo-random positions (xorshift64*, seed
-//! [`SEED`] mixed with the fixture's path; `SWEEP_SEED=N` picks another)
-//! and truncations at 20 points (k/20 of the length, k = 0..19). No run may
-//! panic (exit 101 or "panicked" on stderr), die by a signal, outlive
-//! [`DEADLINE`] or exceed the memory bounds of `sweep_util`; a non-zero
-//! exit with an error is the expected answer to most mutants.
+//! `fixture_sweep.rs` (issue #7), plus `cab extract` for cabinets (it runs
+//! the MSZIP/LZX/Quantum decoders over every file). For each fixture that a
+//! verb reads: 100 single-byte flips at seeded pseudo-random positions
+//! (xorshift64*, seed [`SEED`] mixed with the fixture's path;
+//! `SWEEP_SEED=N` picks another; a position prefers non-zero bytes: the
+//! first of up to 8 draws that hits one, so flips land in structures
+//! rather than zero padding) and truncations at 20 points (k/20 of the
+//! length, k = 0..19). No run may panic (exit 101 or "panicked" on
+//! stderr), die by a signal, outlive [`DEADLINE`] or exceed the memory
+//! bounds of `sweep_util`; a non-zero exit with an error is the expected
+//! answer to most mutants.
 //!
-//! Large fixtures: for files over [`BIG`] the mutants are capped at
-//! [`BIG_FLIPS`] flips, drawn from the first [`BIG_FLIP_SPAN`] bytes (where
-//! the headers, log, metadata region and BAT of these VHDX files lie; the
-//! rest is payload that no inspection verb interprets), and [`BIG_CUTS`]
-//! truncation points, to keep the test within its CI time budget.
+//! Large fixtures: for files over [`BIG`] (the decompressed VHDX images)
+//! the mutants are capped at [`BIG_FLIPS`] flips, drawn from the first
+//! [`BIG_FLIP_SPAN`] bytes (where the headers, log, region table,
+//! metadata region and BAT of these VHDX files lie; the rest is mostly
+//! payload), and [`BIG_CUTS`] truncation points, to keep the test within
+//! its CI time budget.
 //!
 //! Each mutant is made in place in a per-fixture copy (flip, run, flip
 //! back; then cuts from the longest to the shortest), beside links to the
@@ -32,8 +37,8 @@ use sweep_util::*;
 const SEED: u64 = 0x7715_2026_0000_0007;
 const FLIPS: usize = 100;
 const CUTS: u64 = 20;
-const BIG: u64 = 8 << 20;
-const BIG_FLIPS: usize = 20;
+const BIG: u64 = 16 << 20;
+const BIG_FLIPS: usize = 50;
 const BIG_FLIP_SPAN: u64 = 8 << 20;
 const BIG_CUTS: u64 = 10;
 /// Wall-clock limit of one run.
@@ -65,11 +70,27 @@ fn mutations(fx: &Fixture, seed: u64) -> Vec<Mutation> {
         (FLIPS, fx.len, CUTS)
     };
     let mut rng = XorShift::new(seed ^ fnv(&fx.rel));
+    // Positions prefer non-zero bytes (the first of up to 8 draws that
+    // hits one), so that flips land in structures rather than in the zero
+    // padding that fills most of these images.
+    let mut head = Vec::new();
+    std::fs::File::open(&fx.path)
+        .unwrap()
+        .take(span)
+        .read_to_end(&mut head)
+        .unwrap();
     let mut out = Vec::new();
     if span > 0 {
         for _ in 0..flips {
+            let mut offset = rng.below(span);
+            for _ in 1..8 {
+                if head[offset as usize] != 0 {
+                    break;
+                }
+                offset = rng.below(span);
+            }
             out.push(Mutation::Flip {
-                offset: rng.below(span),
+                offset,
                 mask: 1 + rng.below(255) as u8,
             });
         }
