@@ -13,8 +13,10 @@
 //! Parsing: hash chains over 4-byte prefixes, plus the repeat offsets, with
 //! candidates compared by an estimated saving in bits computed from the
 //! *current* adaptive state (Huffman codeword lengths and bit
-//! probabilities), and lazy evaluation of the next one ([`Level::Fast`]) or
-//! two ([`Level::Thorough`], which also searches deeper) positions.
+//! probabilities), and lazy evaluation of the next position. [`Level::Thorough`]
+//! searches deeper and longer; looking two positions ahead was tried and made
+//! repetitive text about 3 % larger (the gain estimate ignores the literals'
+//! cost), so both levels look one ahead.
 //!
 //! Deterministic: the output depends only on the chunk and the level.
 
@@ -57,7 +59,7 @@ impl Level {
             Level::Thorough => Params {
                 depth: 96,
                 nice: 192,
-                lazy: 2,
+                lazy: 1,
             },
         }
     }
