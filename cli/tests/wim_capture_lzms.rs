@@ -10,43 +10,9 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use support::{assert_same_tree, have, ok, run, set_tree_mtimes, wimforge, x86ish, XorShift};
-
-/// Small and large files (several chunks at every chunk size, a partial
-/// last chunk), text, code, random and empty files, a duplicate, a hard
-/// link, symlinks and an empty directory.
-fn make_tree(root: &Path) {
-    fs::create_dir_all(root.join("bin/sub")).unwrap();
-    fs::create_dir(root.join("empty dir")).unwrap();
-    let text: Vec<u8> = (0..120_000u32)
-        .flat_map(|i| format!("line {} of {} value {}\n", i % 977, i % 31, i % 7).into_bytes())
-        .collect();
-    fs::write(root.join("text.txt"), &text).unwrap();
-    fs::write(root.join("bin/code.dll"), x86ish(4_500_000 + 12_345, 1)).unwrap();
-    fs::write(root.join("bin/sub/small.exe"), x86ish(40_000, 2)).unwrap();
-    fs::write(root.join("bin/sub/copy.exe"), x86ish(40_000, 2)).unwrap();
-    let mut r = XorShift(3);
-    let random: Vec<u8> = (0..300_000).map(|_| r.next() as u8).collect();
-    fs::write(root.join("random.bin"), &random).unwrap();
-    fs::write(root.join("zeros"), vec![0u8; 3_000_000]).unwrap();
-    fs::write(root.join("tiny"), b"x").unwrap();
-    fs::write(root.join("empty"), b"").unwrap();
-    fs::hard_link(root.join("text.txt"), root.join("bin/text-link.txt")).unwrap();
-    std::os::unix::fs::symlink("text.txt", root.join("rel-link")).unwrap();
-    std::os::unix::fs::symlink("bin/sub", root.join("dir-link")).unwrap();
-    set_tree_mtimes(root, 1_650_000_000);
-}
-
-fn capture(src: &Path, wim: &Path, extra: &[&str]) -> String {
-    let out = run(wimforge()
-        .args(["wim", "capture"])
-        .arg(src)
-        .arg(wim)
-        .args(extra));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "capture {extra:?} failed: {err}");
-    err
-}
+use support::{
+    assert_same_tree, capture_ok, have, make_codec_tree, ok, set_tree_mtimes, wimforge, x86ish,
+};
 
 /// wimlib-imagex verify and apply of `image` (and 7-Zip's test when
 /// present) accept `wim`, and the applied tree equals `src`; so does our
@@ -93,12 +59,12 @@ fn lzms_wims_at_several_chunk_sizes_pass_wimlib_and_7zip() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let total = data_total(&src);
     for order in [15, 17, 21] {
         let cs = (1u32 << order).to_string();
         let wim = t.path().join(format!("lzms{cs}.wim"));
-        let err = capture(&src, &wim, &["--compress", "lzms", "--chunk-size", &cs]);
+        let err = capture_ok(&src, &wim, &["--compress", "lzms", "--chunk-size", &cs]);
         assert_eq!(order != 15, err.contains("not the default"), "{err}");
         let info = ok(Command::new("wimlib-imagex").arg("info").arg(&wim));
         assert!(
@@ -119,11 +85,11 @@ fn both_levels_pass_wimlib() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     for level in ["lzms:fast", "lzms:thorough"] {
         let tag = level.replace(':', "-");
         let wim = t.path().join(format!("{tag}.wim"));
-        capture(&src, &wim, &["--compress", level]);
+        capture_ok(&src, &wim, &["--compress", level]);
         check_with_outside_tools(&wim, "1", &src, t.path(), &tag);
     }
 }
@@ -135,10 +101,10 @@ fn solid_wims_pass_wimlib_and_7zip_and_append_adds_a_solid_image() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let total = data_total(&src);
     let wim = t.path().join("solid.wim");
-    capture(&src, &wim, &["--solid", "--name", "one"]);
+    capture_ok(&src, &wim, &["--solid", "--name", "one"]);
     let info = ok(Command::new("wimlib-imagex").arg("info").arg(&wim));
     let size = fs::metadata(&wim).unwrap().len();
     assert!(size < total / 3, "{size} of {total}\n{info}");
@@ -167,7 +133,7 @@ fn solid_wims_pass_wimlib_and_7zip_and_append_adds_a_solid_image() {
 
     // lzms:thorough with --solid.
     let wim3 = t.path().join("solid-thorough.wim");
-    capture(&src, &wim3, &["--solid", "--compress", "lzms:thorough"]);
+    capture_ok(&src, &wim3, &["--solid", "--compress", "lzms:thorough"]);
     check_with_outside_tools(&wim3, "1", &src, t.path(), "solid-thorough");
 }
 
@@ -175,15 +141,15 @@ fn solid_wims_pass_wimlib_and_7zip_and_append_adds_a_solid_image() {
 fn deterministic_lzms_captures_are_identical_across_thread_counts() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     for extra in [&["--compress", "lzms"][..], &["--solid"][..]] {
         let (a, b) = (t.path().join("a.wim"), t.path().join("b.wim"));
         let mut args = extra.to_vec();
         args.extend(["--deterministic", "--threads", "1"]);
-        capture(&src, &a, &args);
+        capture_ok(&src, &a, &args);
         args.pop();
         args.push("2");
-        capture(&src, &b, &args);
+        capture_ok(&src, &b, &args);
         assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "{extra:?}");
     }
 }

@@ -9,44 +9,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 use support::{
-    assert_same_tree, have, ok, run, set_mtime, set_tree_mtimes, wimforge, x86ish, XorShift,
+    assert_same_tree, capture_ok, have, make_codec_tree, ok, run, set_mtime, wimforge, x86ish,
 };
-
-/// Small and large files (several chunks at every chunk size, a partial
-/// last chunk), text, code, random and empty files, a duplicate, a hard
-/// link, symlinks and an empty directory.
-fn make_tree(root: &Path) {
-    fs::create_dir_all(root.join("bin/sub")).unwrap();
-    fs::create_dir(root.join("empty dir")).unwrap();
-    let text: Vec<u8> = (0..120_000u32)
-        .flat_map(|i| format!("line {} of {} value {}\n", i % 977, i % 31, i % 7).into_bytes())
-        .collect();
-    fs::write(root.join("text.txt"), &text).unwrap();
-    fs::write(root.join("bin/code.dll"), x86ish(4_500_000 + 12_345, 1)).unwrap();
-    fs::write(root.join("bin/sub/small.exe"), x86ish(40_000, 2)).unwrap();
-    fs::write(root.join("bin/sub/copy.exe"), x86ish(40_000, 2)).unwrap();
-    let mut r = XorShift(3);
-    let random: Vec<u8> = (0..300_000).map(|_| r.next() as u8).collect();
-    fs::write(root.join("random.bin"), &random).unwrap();
-    fs::write(root.join("zeros"), vec![0u8; 3_000_000]).unwrap();
-    fs::write(root.join("tiny"), b"x").unwrap();
-    fs::write(root.join("empty"), b"").unwrap();
-    fs::hard_link(root.join("text.txt"), root.join("bin/text-link.txt")).unwrap();
-    std::os::unix::fs::symlink("text.txt", root.join("rel-link")).unwrap();
-    std::os::unix::fs::symlink("bin/sub", root.join("dir-link")).unwrap();
-    set_tree_mtimes(root, 1_650_000_000);
-}
-
-fn capture(src: &Path, wim: &Path, extra: &[&str]) -> String {
-    let out = run(wimforge()
-        .args(["wim", "capture"])
-        .arg(src)
-        .arg(wim)
-        .args(extra));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "capture {extra:?} failed: {err}");
-    err
-}
 
 /// wimlib-imagex verify and apply (and 7-Zip's test when present) accept
 /// `wim`, and the applied tree equals `src`; so does our own extract.
@@ -84,7 +48,7 @@ fn lzx_wims_at_every_chunk_size_pass_wimlib_and_7zip() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let total: u64 = ["text.txt", "bin/code.dll", "random.bin", "zeros"]
         .iter()
         .map(|f| fs::metadata(src.join(f)).unwrap().len())
@@ -92,7 +56,7 @@ fn lzx_wims_at_every_chunk_size_pass_wimlib_and_7zip() {
     for order in 15..=21 {
         let cs = (1u32 << order).to_string();
         let wim = t.path().join(format!("lzx{cs}.wim"));
-        let err = capture(
+        let err = capture_ok(
             &src,
             &wim,
             &["--compress", "lzx", "--chunk-size", &cs, "--check"],
@@ -121,11 +85,11 @@ fn every_level_passes_wimlib() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let mut sizes = vec![];
     for level in ["lzx:fast", "lzx", "lzx:thorough"] {
         let wim = t.path().join(format!("{level}.wim").replace(':', "-"));
-        capture(&src, &wim, &["--compress", level]);
+        capture_ok(&src, &wim, &["--compress", level]);
         sizes.push(fs::metadata(&wim).unwrap().len());
         check_with_outside_tools(&wim, &src, t.path(), &level.replace(':', "-"));
     }
@@ -136,21 +100,21 @@ fn every_level_passes_wimlib() {
 fn deterministic_lzx_captures_are_identical_across_thread_counts() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let (a, b) = (t.path().join("a.wim"), t.path().join("b.wim"));
-    capture(
+    capture_ok(
         &src,
         &a,
         &["--compress", "lzx", "--deterministic", "--threads", "1"],
     );
-    capture(
+    capture_ok(
         &src,
         &b,
         &["--compress", "lzx", "--deterministic", "--threads", "2"],
     );
     assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap());
     // Also with large chunks (several blocks per chunk).
-    capture(
+    capture_ok(
         &src,
         &a,
         &[
@@ -163,7 +127,7 @@ fn deterministic_lzx_captures_are_identical_across_thread_counts() {
             "1",
         ],
     );
-    capture(
+    capture_ok(
         &src,
         &b,
         &[
@@ -186,7 +150,7 @@ fn append_to_an_lzx_wim_compresses_the_new_image_with_lzx() {
     }
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src);
+    make_codec_tree(&src);
     let src2 = t.path().join("second");
     fs::create_dir(&src2).unwrap();
     fs::write(src2.join("more.dll"), x86ish(700_000, 9)).unwrap();
@@ -194,7 +158,7 @@ fn append_to_an_lzx_wim_compresses_the_new_image_with_lzx() {
     set_mtime(&src2, 1_600_000_000);
     for cs in ["32768", "1048576"] {
         let wim = t.path().join(format!("x{cs}.wim"));
-        capture(&src, &wim, &["--compress", "lzx", "--chunk-size", cs]);
+        capture_ok(&src, &wim, &["--compress", "lzx", "--chunk-size", cs]);
         let before = fs::metadata(&wim).unwrap().len();
         let out = run(wimforge().args(["wim", "append"]).arg(&src2).arg(&wim));
         let err = String::from_utf8_lossy(&out.stderr);

@@ -499,24 +499,12 @@ fn capture_cmd(
 ) -> CmdResult {
     use wim::codec::CompressionType;
     use wim::write::lzms_compress::Level as LzmsLevel;
-    use wim::write::lzx_compress::Level as LzxLevel;
     use wim::write::{scan_dir, CaptureOptions, WimWriter, WriteOptions};
-    let (compression, lzx_level, lzms_level) = match compress.to_ascii_lowercase().as_str() {
-        "none" => (CompressionType::None, None, None),
-        "xpress" => (CompressionType::Xpress, None, None),
-        "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal), None),
-        "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast), None),
-        "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough), None),
-        "lzms" | "lzms:fast" => (CompressionType::Lzms, None, Some(LzmsLevel::Fast)),
-        "lzms:thorough" => (CompressionType::Lzms, None, Some(LzmsLevel::Thorough)),
-        _ => {
-            return Err(format!(
-                "--compress {compress}: unknown format (none, xpress, lzx[:fast|:thorough], \
-                 lzms[:fast|:thorough])"
-            )
-            .into())
-        }
-    };
+    let super::wim_edit::Codec {
+        ctype: compression,
+        lzx_level,
+        lzms_level,
+    } = super::wim_edit::parse_compress(compress)?;
     // `--solid` alone means LZMS for everything, as wimlib-imagex does.
     let (compression, lzms_level) = if a.solid && compression == CompressionType::None && !append {
         (CompressionType::Lzms, Some(LzmsLevel::Fast))

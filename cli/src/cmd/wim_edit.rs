@@ -110,10 +110,10 @@ pub struct OptimizeArgs {
 }
 
 /// A parsed `--compress` value.
-struct Codec {
-    ctype: CompressionType,
-    lzx_level: Option<LzxLevel>,
-    lzms_level: Option<LzmsLevel>,
+pub(crate) struct Codec {
+    pub(crate) ctype: CompressionType,
+    pub(crate) lzx_level: Option<LzxLevel>,
+    pub(crate) lzms_level: Option<LzmsLevel>,
 }
 
 impl Codec {
@@ -127,7 +127,8 @@ impl Codec {
     }
 }
 
-fn parse_compress(s: &str) -> Res<Codec> {
+/// Parse a `--compress` value: a format and, for LZX/LZMS, a level.
+pub(crate) fn parse_compress(s: &str) -> Res<Codec> {
     let (ctype, lzx_level, lzms_level) = match s.to_ascii_lowercase().as_str() {
         "none" => (CompressionType::None, None, None),
         "xpress" => (CompressionType::Xpress, None, None),

@@ -256,3 +256,40 @@ pub fn x86ish(n: usize, seed: u64) -> Vec<u8> {
     v.truncate(n);
     v
 }
+
+/// Small and large files (several chunks at every chunk size, a partial
+/// last chunk), text, code, random and empty files, a duplicate, a hard
+/// link, symlinks and an empty directory.
+pub fn make_codec_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("bin/sub")).unwrap();
+    std::fs::create_dir(root.join("empty dir")).unwrap();
+    let text: Vec<u8> = (0..120_000u32)
+        .flat_map(|i| format!("line {} of {} value {}\n", i % 977, i % 31, i % 7).into_bytes())
+        .collect();
+    std::fs::write(root.join("text.txt"), &text).unwrap();
+    std::fs::write(root.join("bin/code.dll"), x86ish(4_500_000 + 12_345, 1)).unwrap();
+    std::fs::write(root.join("bin/sub/small.exe"), x86ish(40_000, 2)).unwrap();
+    std::fs::write(root.join("bin/sub/copy.exe"), x86ish(40_000, 2)).unwrap();
+    let mut r = XorShift(3);
+    let random: Vec<u8> = (0..300_000).map(|_| r.next() as u8).collect();
+    std::fs::write(root.join("random.bin"), &random).unwrap();
+    std::fs::write(root.join("zeros"), vec![0u8; 3_000_000]).unwrap();
+    std::fs::write(root.join("tiny"), b"x").unwrap();
+    std::fs::write(root.join("empty"), b"").unwrap();
+    std::fs::hard_link(root.join("text.txt"), root.join("bin/text-link.txt")).unwrap();
+    std::os::unix::fs::symlink("text.txt", root.join("rel-link")).unwrap();
+    std::os::unix::fs::symlink("bin/sub", root.join("dir-link")).unwrap();
+    set_tree_mtimes(root, 1_650_000_000);
+}
+
+/// `wimforge wim capture SRC WIM EXTRA...`, which must succeed; returns its stderr.
+pub fn capture_ok(src: &Path, wim: &Path, extra: &[&str]) -> String {
+    let out = run(wimforge()
+        .args(["wim", "capture"])
+        .arg(src)
+        .arg(wim)
+        .args(extra));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "capture {extra:?} failed: {err}");
+    err
+}
