@@ -250,21 +250,7 @@ fn write_compressed(
         }
         h.update(&buf[..got]);
         let chunks: Vec<&[u8]> = buf[..got].chunks(cs as usize).collect();
-        let results: Vec<Option<Vec<u8>>> = spec.pool.install(|| {
-            chunks
-                .par_iter()
-                .map_init(
-                    || factory(),
-                    |c, chunk| {
-                        let mut v = Vec::with_capacity(chunk.len());
-                        match c.compress(chunk, &mut v) {
-                            Some(k) if k < chunk.len() && k == v.len() => Some(v),
-                            _ => None,
-                        }
-                    },
-                )
-                .collect()
-        });
+        let results = compress_chunks(&chunks, factory, spec.pool);
         for (chunk, res) in chunks.iter().zip(&results) {
             let bytes: &[u8] = res.as_deref().unwrap_or(chunk);
             out.write_all(bytes)?;
@@ -390,6 +376,31 @@ pub fn write_precompressed(
         uncompressed_size: size,
         compressed: true,
         hash,
+    })
+}
+
+/// Compress `chunks` in parallel on `pool`, one compressor per worker from
+/// `factory`; `None` for a chunk that does not shrink (it is stored raw).
+/// The result depends only on the chunks, not on the thread count.
+pub(crate) fn compress_chunks(
+    chunks: &[&[u8]],
+    factory: &CompressorFactory,
+    pool: &rayon::ThreadPool,
+) -> Vec<Option<Vec<u8>>> {
+    pool.install(|| {
+        chunks
+            .par_iter()
+            .map_init(
+                || factory(),
+                |c, chunk| {
+                    let mut v = Vec::with_capacity(chunk.len());
+                    match c.compress(chunk, &mut v) {
+                        Some(k) if k < chunk.len() && k == v.len() => Some(v),
+                        _ => None,
+                    }
+                },
+            )
+            .collect()
     })
 }
 

@@ -21,7 +21,6 @@ use crate::codec::CompressionType;
 use crate::error::{Error, Result};
 use crate::format::{res_flags, SOLID_RESOURCE_MAGIC};
 use crate::read::reshdr::ResHdr;
-use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 
 /// Default chunk size of solid resources (what Microsoft's tools use).
@@ -133,21 +132,7 @@ fn flush_batch(
     sizes: &mut Vec<u32>,
 ) -> Result<()> {
     let chunks: Vec<&[u8]> = buf.chunks(chunk_size).collect();
-    let results: Vec<Option<Vec<u8>>> = pool.install(|| {
-        chunks
-            .par_iter()
-            .map_init(
-                || factory(),
-                |c, chunk| {
-                    let mut v = Vec::with_capacity(chunk.len());
-                    match c.compress(chunk, &mut v) {
-                        Some(k) if k < chunk.len() && k == v.len() => Some(v),
-                        _ => None,
-                    }
-                },
-            )
-            .collect()
-    });
+    let results = super::resource::compress_chunks(&chunks, factory, pool);
     for (chunk, res) in chunks.iter().zip(&results) {
         let bytes: &[u8] = res.as_deref().unwrap_or(chunk);
         out.write_all(bytes)?;
