@@ -116,7 +116,17 @@ pub fn recover(primary: &[u8], logs: &[&[u8]]) -> Result<Option<(Vec<u8>, String
         let mut img = primary.to_vec();
         let mut applied = 0;
         let mut size = base.hbins_size;
+        // Every byte of the recovered hive bins data comes from the primary
+        // or from a log page: a declared size beyond both would only be
+        // zero fill (no valid bin), so such an entry is invalid and ends
+        // the replay, like any other invalid entry. This also keeps a
+        // forged size from allocating up to MAX_HBINS.
+        let mut supplied = primary.len().saturating_sub(BASE_BLOCK_SIZE) as u64;
         while let Some(e) = entries.get(&seq) {
+            supplied += e.pages.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+            if e.hbins_size as u64 > supplied {
+                break;
+            }
             size = e.hbins_size;
             resize_bins(&mut img, size);
             for (off, data) in &e.pages {
@@ -161,6 +171,19 @@ pub fn recover(primary: &[u8], logs: &[&[u8]]) -> Result<Option<(Vec<u8>, String
         }
         let bitmap = &log[516..bm_end];
         let mut src = bm_end.div_ceil(512) * 512;
+        // As for new-format entries: the primary and the log's pages must
+        // be able to supply every byte of the declared size.
+        let supplied =
+            primary.len().saturating_sub(BASE_BLOCK_SIZE) + log.len().saturating_sub(src);
+        if size > supplied {
+            return Err(Error::at(
+                0x28,
+                "old-format log base block",
+                ErrorKind::BadSize(format!(
+                    "hive bins size {size:#x} but the primary and the log supply only {supplied:#x} bytes"
+                )),
+            ));
+        }
         let mut img = primary.to_vec();
         resize_bins(&mut img, lb.hbins_size);
         let mut applied = 0;

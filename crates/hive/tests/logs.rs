@@ -113,3 +113,31 @@ fn clean_hive_ignores_logs_and_save_cleans() {
         tree(&Hive::from_bytes(&b).unwrap())
     );
 }
+
+/// A log entry (or old-format base block) that declares far more hive bins
+/// data than the primary and the log pages can supply must not make
+/// recovery allocate that much (the fuzzer's hive_log OOM, 2026-11-27).
+#[test]
+fn forged_hbins_size_is_not_allocated() {
+    use hive::base::fix_checksum;
+    use hive::marvin::{marvin32, LOG_SEED};
+    let (a, b, torn, _) = scenario();
+    // New format: the first entry starts at 512; its hive bins size is at
+    // +0x10 and Hash-2 (over the first 32 bytes) at +0x20.
+    let mut log = hive::log::write_new_format(&a, &b);
+    log[512 + 0x10..512 + 0x14].copy_from_slice(&0x7000_0000u32.to_le_bytes());
+    let h2 = marvin32(LOG_SEED, &log[512..512 + 0x20]);
+    log[512 + 0x20..512 + 0x28].copy_from_slice(&h2.to_le_bytes());
+    match hive::log::recover(&torn, &[&log]) {
+        Ok(Some((img, _))) => assert!(img.len() <= torn.len(), "{}", img.len()),
+        Ok(None) | Err(_) => {}
+    }
+    // Old format: a size the 512-byte pages after the dirty vector cannot
+    // fill is refused with an error naming the structure.
+    let mut old = hive::log::write_old_format(&a, &b);
+    let size = ((old.len() - 516) * 4096) as u32 & !0xFFF;
+    old[0x28..0x2C].copy_from_slice(&size.to_le_bytes());
+    fix_checksum(&mut old[..512]);
+    let e = hive::log::recover(&torn, &[&old]).unwrap_err();
+    assert!(e.to_string().contains("old-format log base block"), "{e}");
+}
