@@ -262,38 +262,8 @@ fn apply_and_compare(wim: &Path, image: &str, size: &str, sample_every: usize) {
         .arg(&img)
         .arg(&rt));
     // Compare what the file system holds, not where the WIM stores it.
-    const KEEP: &[&str] = &[
-        "Full Path",
-        "Short Name",
-        "Attributes",
-        "    FILE_ATTRIBUTE",
-        "Security Descriptor",
-        "Creation Time",
-        "Last Write Time",
-        "Last Access Time",
-        "Link Count",
-        "Reparse Tag",
-        "Object ID",
-        "Birth Volume ID",
-        "Birth Object ID",
-        "Hash",
-        "Uncompressed size",
-        "\t",
-    ];
-    let norm = |s: String| -> Vec<String> {
-        s.lines()
-            .filter(|l| KEEP.iter().any(|k| l.starts_with(k)))
-            .map(str::to_string)
-            .collect()
-    };
-    let a = norm(ok(Command::new("wimlib-imagex")
-        .args(["dir", "--detailed"])
-        .arg(wim)
-        .arg(image)));
-    let mut b = norm(ok(Command::new("wimlib-imagex")
-        .args(["dir", "--detailed"])
-        .arg(&rt)
-        .arg("1")));
+    let a = wimlib_detailed(wim, image);
+    let mut b = wimlib_detailed(&rt, "1");
     if !a.iter().any(|l| l.starts_with("Security Descriptor")) {
         // The source has no descriptors (a Linux capture); ours get the
         // default root descriptor, which the round trip then carries.

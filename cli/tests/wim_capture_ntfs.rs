@@ -9,42 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use support::*;
 
-/// Lines of `wimlib-imagex dir --detailed` that describe what the file
-/// system holds (names, short names, attributes, security descriptors,
-/// times, link counts, reparse tags, object ids, stream names, hashes and
-/// sizes), not where the WIM stores it (offsets, compressed sizes,
-/// reference counts, link group ids, which are numbering).
-const KEEP: &[&str] = &[
-    "Full Path",
-    "Short Name",
-    "Attributes",
-    "    FILE_ATTRIBUTE",
-    "Security Descriptor",
-    "Creation Time",
-    "Last Write Time",
-    "Last Access Time",
-    "Link Count",
-    "Reparse Tag",
-    "Object ID",
-    "Birth Volume ID",
-    "Birth Object ID",
-    "Domain ID",
-    "Hash",
-    "Uncompressed size",
-    "\t",
-];
-
-fn detailed(wim: &Path, image: &str) -> Vec<String> {
-    ok(Command::new("wimlib-imagex")
-        .args(["dir", "--detailed"])
-        .arg(wim)
-        .arg(image))
-    .lines()
-    .filter(|l| KEEP.iter().any(|k| l.starts_with(k)))
-    .map(str::to_string)
-    .collect()
-}
-
 fn assert_same_listing(what: &str, a: &[String], b: &[String]) {
     if a != b {
         let first = a
@@ -86,8 +50,8 @@ fn round_trip(wim: &Path, image: &str, compress: &str) {
         .arg(&ours)
         .args(["--compress", compress]));
     verify(&ours);
-    let a = detailed(wim, image);
-    let mut b = detailed(&ours, "1");
+    let a = wimlib_detailed(wim, image);
+    let mut b = wimlib_detailed(&ours, "1");
     if !a.iter().any(|l| l.starts_with("Security Descriptor")) {
         // Normalisation: a source without descriptors (a Linux capture)
         // gets the apply's default descriptors on the volume, which the
@@ -180,9 +144,9 @@ fn links_reparse_points_eas_and_append_survive_the_round_trip() {
         .arg(&img)
         .arg(&ours)
         .args(["--compress", "lzx", "--name", "vol"]));
-    let mut a = detailed(&wim, "1");
+    let mut a = wimlib_detailed(&wim, "1");
     a.retain(|l| !l.starts_with("Security Descriptor"));
-    let mut b = detailed(&ours, "1");
+    let mut b = wimlib_detailed(&ours, "1");
     b.retain(|l| !l.starts_with("Security Descriptor"));
     assert_same_listing("generated tree", &a, &b);
     let listing = ok(Command::new("wimlib-imagex")
@@ -205,7 +169,7 @@ fn links_reparse_points_eas_and_append_survive_the_round_trip() {
     );
     verify(&ours);
     assert_same_listing("appended image", &b, &{
-        let mut v = detailed(&ours, "2");
+        let mut v = wimlib_detailed(&ours, "2");
         v.retain(|l| !l.starts_with("Security Descriptor"));
         v
     });
@@ -278,7 +242,11 @@ fn capture_from_a_vhdx_partition() {
         .arg(&ours)
         .args(["--partition", "1", "--compress", "xpress"]));
     verify(&ours);
-    assert_same_listing("VHDX partition", &detailed(&w, "1"), &detailed(&ours, "1"));
+    assert_same_listing(
+        "VHDX partition",
+        &wimlib_detailed(&w, "1"),
+        &wimlib_detailed(&ours, "1"),
+    );
 }
 /// A volume Windows made (compressed files, object ids, a large index,
 /// `$RECYCLE.BIN`): our capture lists exactly like wimlib's NTFS-3G
@@ -309,8 +277,8 @@ fn windows_volume_lists_like_wimlib_ntfs3g_capture() {
     verify(&ours);
     assert_same_listing(
         "dissect-ntfs_ntfs.bin",
-        &detailed(&theirs, "1"),
-        &detailed(&ours, "1"),
+        &wimlib_detailed(&theirs, "1"),
+        &wimlib_detailed(&ours, "1"),
     );
 }
 

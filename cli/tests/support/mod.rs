@@ -293,3 +293,40 @@ pub fn capture_ok(src: &Path, wim: &Path, extra: &[&str]) -> String {
     assert!(out.status.success(), "capture {extra:?} failed: {err}");
     err
 }
+
+/// Lines of `wimlib-imagex dir --detailed` that describe what the file
+/// system holds (names, short names, attributes, security descriptors,
+/// times, link counts, reparse tags, object ids, stream names, hashes and
+/// sizes), not where the WIM stores it (offsets, compressed sizes,
+/// reference counts, link group ids, which are numbering).
+const DETAILED_KEEP: &[&str] = &[
+    "Full Path",
+    "Short Name",
+    "Attributes",
+    "    FILE_ATTRIBUTE",
+    "Security Descriptor",
+    "Creation Time",
+    "Last Write Time",
+    "Last Access Time",
+    "Link Count",
+    "Reparse Tag",
+    "Object ID",
+    "Birth Volume ID",
+    "Birth Object ID",
+    "Domain ID",
+    "Hash",
+    "Uncompressed size",
+    "\t",
+];
+
+/// `wimlib-imagex dir --detailed WIM IMAGE`, filtered to [`DETAILED_KEEP`].
+pub fn wimlib_detailed(wim: &Path, image: &str) -> Vec<String> {
+    ok(Command::new("wimlib-imagex")
+        .args(["dir", "--detailed"])
+        .arg(wim)
+        .arg(image))
+    .lines()
+    .filter(|l| DETAILED_KEEP.iter().any(|k| l.starts_with(k)))
+    .map(str::to_string)
+    .collect()
+}
