@@ -35,6 +35,32 @@ pub struct AttrSpec {
     /// First VCN this record maps (non-zero only for later extents of an
     /// attribute split over extension records; see [`crate::attrlist`]).
     pub lowest_vcn: u64,
+    /// log2 of the compression unit in clusters, written at offset 0x22 of
+    /// a sparse or compressed non-resident header (see
+    /// [`sparse_compression_unit`]; LZNT1-compressed data always uses 4).
+    pub compression_unit: u8,
+}
+
+/// The compression unit written for a sparse, not compressed, stream.
+///
+/// Windows allocates sparse files in units of 16 clusters (`fsutil file
+/// queryExtents` on a 4 KiB-cluster volume shows 0x10-cluster extents:
+/// rclone/rclone issue #4245) and its disk scan wants the allocated length
+/// of a sparse attribute to be a multiple of 0x10000 (tuxera/ntfs-3g issue
+/// #25); it records that unit as compression unit 4 even when the data is
+/// not compressed. ntfs-3g does the same when it makes a stream sparse
+/// (libntfs-3g/attrib.c `ntfs_attr_update_meta`: "Windows set it so, even
+/// if attribute is not actually compressed"). So: 4 (16 clusters) for
+/// clusters up to 4 KiB, where NTFS compression exists. On larger
+/// clusters Windows cannot compress and the 16-cluster unit would exceed
+/// the 64 KiB allocation unit we use; we write 0 there (an inference, not
+/// checked against Windows).
+pub fn sparse_compression_unit(cluster: u64) -> u8 {
+    if cluster <= 4096 {
+        4
+    } else {
+        0
+    }
 }
 
 fn align8(n: usize) -> usize {
@@ -48,6 +74,7 @@ impl AttrSpec {
             name: name.to_vec(),
             flags: 0,
             lowest_vcn: 0,
+            compression_unit: 0,
             body: Body::Resident {
                 value,
                 indexed: ty == crate::layout::attr_type::FILE_NAME,
@@ -68,6 +95,7 @@ impl AttrSpec {
             name: name.to_vec(),
             flags: 0,
             lowest_vcn: 0,
+            compression_unit: 0,
             body: Body::NonResident {
                 runs,
                 allocated,
@@ -132,12 +160,12 @@ impl AttrSpec {
                 le::put16(&mut v, 0x20, name_end as u16);
                 if self.flags & (FLAG_SPARSE | FLAG_COMPRESSED) != 0 {
                     // Compression unit 2^4 clusters for compressed data;
-                    // 0 for sparse-only attributes on NTFS 3.x (what
-                    // Windows writes since NTFS 3.0).
+                    // for sparse-only data what the caller chose (see
+                    // `sparse_compression_unit`).
                     v[0x22] = if self.flags & FLAG_COMPRESSED != 0 {
                         4
                     } else {
-                        0
+                        self.compression_unit
                     };
                     le::put64(
                         &mut v,

@@ -1,7 +1,8 @@
 //! `ntfs check`: a structural checker independent of the writer's own
 //! bookkeeping. It re-derives what must agree on disk: the $MFTMirr copy,
 //! the cluster bitmap against every runlist, the MFT bitmap against the
-//! records in use, index order, index entries against the $FILE_NAME
+//! records in use, attribute lists against the extension records they
+//! name (and back), index order, index entries against the $FILE_NAME
 //! attributes they copy, and $SII/$SDH against $SDS.
 
 use crate::attribute::AttrKind;
@@ -70,6 +71,9 @@ pub fn check<D: BlockDev>(vol: &Volume<D>) -> Result<Vec<String>> {
         }
     };
     let mut in_use = vec![false; n_records as usize];
+    // (extension record, its base) and base records with a list.
+    let mut extensions: Vec<(u64, u64)> = Vec::new();
+    let mut with_list: Vec<u64> = Vec::new();
     for n in 0..n_records {
         let rec = match vol.raw_record(n) {
             Ok(r) => r,
@@ -97,6 +101,11 @@ pub fn check<D: BlockDev>(vol: &Volume<D>) -> Result<Vec<String>> {
             continue;
         }
         in_use[n as usize] = true;
+        if rec.base != 0 {
+            extensions.push((n, rec.base));
+        } else if rec.find(at::ATTRIBUTE_LIST, &[]).is_some() {
+            with_list.push(n);
+        }
         for a in &rec.attrs {
             if let AttrKind::NonResident { runs, .. } = &a.kind {
                 if n == mft_no::BAD_CLUS && a.name_string() == "$Bad" {
@@ -148,13 +157,71 @@ pub fn check<D: BlockDev>(vol: &Volume<D>) -> Result<Vec<String>> {
             ));
         }
     }
+    // Attribute lists: each names in-use extension records of its own
+    // file (matching sequence numbers), and each extension record is
+    // named by its base record's list.
+    let mut listed: std::collections::HashSet<(u64, u64)> = Default::default();
+    for &n in &with_list {
+        let entries = vol.raw_record(n).and_then(|rec| {
+            let la = rec.find(at::ATTRIBUTE_LIST, &[]).expect("seen in the walk");
+            let v = vol.read_attr(la, 1 << 20)?;
+            crate::attrlist::parse(&v, vol.record_offset(n)?)
+        });
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                p.push(format!("record {n}: attribute list: {e}"));
+                continue;
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for e in entries {
+            let x = e.mref & 0xFFFF_FFFF_FFFF;
+            if x == n || !seen.insert(x) {
+                continue;
+            }
+            listed.insert((x, n));
+            if x >= n_records || !in_use[x as usize] {
+                p.push(format!(
+                    "record {n}: attribute list names record {x}, which is not in use"
+                ));
+                continue;
+            }
+            match vol.raw_record(x) {
+                Ok(xr) if xr.base != n => p.push(format!(
+                    "record {n}: attribute list names record {x}, whose base record is {}",
+                    xr.base
+                )),
+                Ok(xr) if xr.seq != (e.mref >> 48) as u16 => p.push(format!(
+                    "record {n}: attribute list names record {x} with sequence {}, the record has {}",
+                    e.mref >> 48,
+                    xr.seq
+                )),
+                Ok(_) => {}
+                Err(e) => p.push(format!("record {x}: {e}")),
+            }
+        }
+    }
+    for &(x, b) in &extensions {
+        if !listed.contains(&(x, b)) {
+            p.push(format!(
+                "record {x}: extension record of record {b}, which does not list it in an attribute list"
+            ));
+        }
+    }
     // Directory indexes.
     let up = vol.upcase().to_vec();
     for n in 0..n_records {
         if !in_use[n as usize] {
             continue;
         }
-        let rec = vol.record(n)?;
+        let rec = match vol.record(n) {
+            Ok(r) => r,
+            Err(e) => {
+                p.push(format!("record {n}: {e}"));
+                continue;
+            }
+        };
         if !rec.is_dir() || rec.base != 0 {
             continue;
         }
@@ -183,7 +250,16 @@ pub fn check<D: BlockDev>(vol: &Volume<D>) -> Result<Vec<String>> {
                 ));
                 continue;
             }
-            let crec = vol.record(child)?;
+            let crec = match vol.record(child) {
+                Ok(r) => r,
+                Err(err) => {
+                    p.push(format!(
+                        "directory {n}: entry {:?}: record {child}: {err}",
+                        e.name_string()
+                    ));
+                    continue;
+                }
+            };
             if crec.seq != (e.mref >> 48) as u16 {
                 p.push(format!(
                     "directory {n}: entry {:?} has sequence {} but record {child} has {}",

@@ -3,8 +3,12 @@
 //! data from free clusters of `$Bitmap`; the parent's `$I30` index is
 //! rebuilt from its entries plus the new one (same bulk builder as the
 //! writer) and the parent record is edited in place, leaving its other
-//! attributes byte for byte. Records with an `$ATTRIBUTE_LIST`, a full
-//! MFT, or a resident MFT bitmap are refused with a clear error.
+//! attributes byte for byte. When a record's attributes no longer fit
+//! (or it already has an `$ATTRIBUTE_LIST`), the whole file is rewritten
+//! over a base record and extension records ([`crate::attrlist`]): old
+//! extension records and a non-resident list's clusters are freed first.
+//! A resident MFT bitmap and an `$MFT` with an attribute list are refused
+//! with a clear error.
 
 use crate::attribute::{AttrKind, AttrSpec};
 use crate::error::{corrupt, Error, Result};
@@ -23,6 +27,41 @@ use blockdev::BlockDev;
 
 /// A record without fixups, the raw attributes kept, the parsed ones removed.
 type SplitRecord = (Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<crate::attribute::Attr>);
+
+/// Bytes a non-resident $ATTRIBUTE_LIST takes in the base record (one
+/// run).
+const LIST_NONRES_LEN: usize = 0x40 + 24;
+
+/// An attribute read from disk as an attribute to write again (extents
+/// merged by [`Volume::record`]; instances are renumbered on write).
+fn to_spec(a: &crate::attribute::Attr) -> AttrSpec {
+    match &a.kind {
+        AttrKind::Resident(v) => {
+            let mut s = AttrSpec::resident(a.ty, &a.name, v.clone());
+            s.flags = a.flags;
+            s
+        }
+        AttrKind::NonResident {
+            allocated,
+            data,
+            initialized,
+            runs,
+            ..
+        } => AttrSpec {
+            ty: a.ty,
+            name: a.name.clone(),
+            flags: a.flags,
+            lowest_vcn: 0,
+            compression_unit: a.compression_unit,
+            body: crate::attribute::Body::NonResident {
+                runs: runs.clone(),
+                allocated: *allocated,
+                data: *data,
+                initialized: *initialized,
+            },
+        },
+    }
+}
 
 /// A volume opened for adding files.
 pub struct Injector<D: BlockDev> {
@@ -575,9 +614,11 @@ impl<D: BlockDev> Injector<D> {
 
     /// Give the existing file `path` new contents: its unnamed $DATA is
     /// rewritten (old clusters freed), its modification times set, and the
-    /// copy of its $FILE_NAME in the parent's index updated (sizes, times).
-    /// Names, security, other streams and attributes stay. Files with
-    /// several hard links or an attribute list are refused.
+    /// copies of its $FILE_NAMEs in the indexes of all its parent
+    /// directories updated (sizes, times). Names, security, other streams
+    /// and attributes stay. A file with an attribute list (many links or
+    /// streams, a fragmented runlist) is rewritten over new extension
+    /// records, the old ones freed; reparse points are refused.
     pub fn replace(&mut self, path: &str, data: &[u8]) -> Result<u64> {
         let (parent_path, name) = match path.trim_end_matches(['/', '\\']).rsplit_once(['/', '\\'])
         {
@@ -596,27 +637,31 @@ impl<D: BlockDev> Injector<D> {
                 "{path:?} is a directory; only files can be replaced"
             )));
         }
-        if rec.link_count > 1 {
-            return Err(Error::Unsupported(format!(
-                "{path:?} has {} hard links; replacing the contents of a hard-linked file is not supported",
-                rec.link_count
-            )));
-        }
-        if rec.find(at::ATTRIBUTE_LIST, &[]).is_some() {
-            return Err(Error::Unsupported(format!(
-                "{path:?} has an attribute list; not edited yet"
-            )));
-        }
         if rec.find(at::REPARSE_POINT, &[]).is_some() {
             return Err(Error::Unsupported(format!(
                 "{path:?} is a reparse point; not replaced"
             )));
         }
         let cs = self.vol.cluster_size();
-        let (raw, mut kept, removed) =
-            self.split_record(n, |a| a.ty == at::DATA && a.name.is_empty())?;
+        let has_list = rec.find(at::ATTRIBUTE_LIST, &[]).is_some();
+        // Every parent directory (hard links) holds copies of the names.
+        let mut parents: Vec<u64> = rec
+            .attrs
+            .iter()
+            .filter(|a| a.ty == at::FILE_NAME)
+            .filter_map(|a| match &a.kind {
+                AttrKind::Resident(v) => FileName::parse(v).map(|f| f.parent & 0xFFFF_FFFF_FFFF),
+                _ => None,
+            })
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
         let mut old = Vec::new();
-        for a in &removed {
+        for a in rec
+            .attrs
+            .iter()
+            .filter(|a| a.ty == at::DATA && a.name.is_empty())
+        {
             if let AttrKind::NonResident { runs, .. } = &a.kind {
                 old.extend_from_slice(runs);
             }
@@ -624,16 +669,13 @@ impl<D: BlockDev> Injector<D> {
         self.free_clusters(&old);
         let t = self.time;
         // $STANDARD_INFORMATION: modification and MFT-change times.
-        for (ty, b) in kept.iter_mut() {
-            if *ty == at::STANDARD_INFORMATION && b[8] == 0 {
-                let vo = le::u16(b, 0x14) as usize;
-                if b.len() >= vo + 32 {
-                    le::put64(b, vo + 8, t);
-                    le::put64(b, vo + 16, t);
-                    le::put64(b, vo + 24, t);
-                }
+        let touch = |b: &mut [u8], vo: usize| {
+            if b.len() >= vo + 32 {
+                le::put64(b, vo + 8, t);
+                le::put64(b, vo + 16, t);
+                le::put64(b, vo + 24, t);
             }
-        }
+        };
         let (data_attr, alloc) = if data.len() <= 600 {
             (
                 AttrSpec::resident(at::DATA, &[], data.to_vec()),
@@ -647,9 +689,41 @@ impl<D: BlockDev> Injector<D> {
                 (data.len() as u64).div_ceil(cs) * cs,
             )
         };
-        self.reassemble(n, raw, kept, vec![data_attr])?;
-        // The parent's index keeps a copy of each name (the long one and a
-        // DOS one) with sizes and times.
+        let mut in_place = false;
+        if !has_list {
+            let (raw, mut kept, _) =
+                self.split_record(n, |a| a.ty == at::DATA && a.name.is_empty())?;
+            for (ty, b) in kept.iter_mut() {
+                if *ty == at::STANDARD_INFORMATION && b[8] == 0 {
+                    let vo = le::u16(b, 0x14) as usize;
+                    touch(b, vo);
+                }
+            }
+            if Self::fits(&raw, &kept, std::slice::from_ref(&data_attr)) {
+                self.reassemble(n, raw, kept, vec![data_attr.clone()])?;
+                in_place = true;
+            }
+        }
+        if !in_place {
+            let mut attrs: Vec<AttrSpec> = rec
+                .attrs
+                .iter()
+                .filter(|a| !(a.ty == at::DATA && a.name.is_empty()))
+                .filter(|a| a.ty != at::ATTRIBUTE_LIST)
+                .map(to_spec)
+                .collect();
+            for a in attrs.iter_mut() {
+                if let (at::STANDARD_INFORMATION, crate::attribute::Body::Resident { value, .. }) =
+                    (a.ty, &mut a.body)
+                {
+                    touch(value, 0);
+                }
+            }
+            attrs.push(data_attr);
+            self.write_file_records(n, attrs)?;
+        }
+        // Each parent's index keeps a copy of each name (the long one and
+        // a DOS one) with sizes and times.
         let mref = entry.mref;
         let fix = |f: &mut FileName| {
             f.allocated_size = alloc;
@@ -658,20 +732,152 @@ impl<D: BlockDev> Injector<D> {
             f.times.mft_change = t;
             f.times.access = t;
         };
-        self.rewrite_index(parent, |entries| {
-            for e in entries.iter_mut() {
-                if le::u64(&e.1, 0) != mref || e.1.len() < 0x10 {
-                    continue;
+        if !parents.contains(&parent) {
+            parents.push(parent);
+        }
+        for p in parents {
+            self.rewrite_index(p, |entries| {
+                for e in entries.iter_mut() {
+                    if le::u64(&e.1, 0) != mref || e.1.len() < 0x10 {
+                        continue;
+                    }
+                    if let Some(mut f) = FileName::parse(&e.1[0x10..]) {
+                        fix(&mut f);
+                        e.1 = index::file_name_entry(mref, &f.encode());
+                    }
                 }
-                if let Some(mut f) = FileName::parse(&e.1[0x10..]) {
-                    fix(&mut f);
-                    e.1 = index::file_name_entry(mref, &f.encode());
-                }
-            }
-        })?;
+            })?;
+        }
         self.write_attr(mft_no::BITMAP, at::DATA, &[], &self.bitmap.clone())?;
+        self.write_attr(mft_no::MFT, at::BITMAP, &[], &self.mft_bitmap.clone())?;
         self.vol.device().flush()?;
         Ok(n)
+    }
+
+    /// Mark record `x` free: in-use flag cleared on disk, bit cleared in
+    /// the MFT bitmap (written by the caller).
+    fn free_record(&mut self, x: u64) -> Result<()> {
+        let off = self.vol.record_offset(x)?;
+        let rs = self.vol.boot.mft_record_size as usize;
+        let mut raw = vec![0u8; rs];
+        self.vol.device().read_at(off, &mut raw)?;
+        crate::fixup::unprotect(&mut raw, off, "FILE record")?;
+        let flags = le::u16(&raw, 0x16) & !record_flags::IN_USE;
+        le::put16(&mut raw, 0x16, flags);
+        self.put_record(x, raw)?;
+        if let Some(b) = self.mft_bitmap.get_mut((x / 8) as usize) {
+            *b &= !(1 << (x % 8));
+        }
+        Ok(())
+    }
+
+    /// Rewrite file (or directory) record `n` with `attrs`, all its
+    /// attributes except the list: in the base record alone when they fit,
+    /// else over extension records with an $ATTRIBUTE_LIST. The file's old
+    /// extension records and old non-resident list clusters are freed
+    /// first (so they can be reused). Header fields (sequence, flags, link
+    /// count) stay. Bitmaps are written by the caller.
+    fn write_file_records(&mut self, n: u64, mut attrs: Vec<AttrSpec>) -> Result<()> {
+        if self.vol.boot.mft_record_size as usize != crate::layout::MFT_RECORD_SIZE {
+            return Err(Error::Unsupported(
+                "attribute lists in MFT records other than 1 KiB".into(),
+            ));
+        }
+        let cs = self.vol.cluster_size();
+        let base = self.vol.raw_record(n)?;
+        if base.base != 0 {
+            return Err(Error::Unsupported(format!(
+                "record {n} is an extension record, not a file"
+            )));
+        }
+        if let Some(la) = base.find(at::ATTRIBUTE_LIST, &[]) {
+            let list = self.vol.read_attr(la, 1 << 20)?;
+            let off = self.vol.record_offset(n)?;
+            let mut old: Vec<u64> = crate::attrlist::parse(&list, off)?
+                .iter()
+                .map(|e| e.mref & 0xFFFF_FFFF_FFFF)
+                .filter(|&x| x != n)
+                .collect();
+            old.sort_unstable();
+            old.dedup();
+            for x in old {
+                let xr = self.vol.raw_record(x)?;
+                if xr.base != n {
+                    return Err(corrupt(
+                        self.vol.record_offset(x)?,
+                        "FILE record",
+                        format!(
+                            "record {x} is listed as an extension of {n} but its base is {}",
+                            xr.base
+                        ),
+                    ));
+                }
+                self.free_record(x)?;
+            }
+            if let AttrKind::NonResident { runs, .. } = &la.kind {
+                let runs = runs.clone();
+                self.free_clusters(&runs);
+            }
+        }
+        attrs.retain(|a| a.ty != at::ATTRIBUTE_LIST);
+        if let Some(mut pl) = crate::attrlist::place(attrs.clone(), LIST_NONRES_LEN)? {
+            let mut mrefs = vec![mft_ref(n, base.seq)];
+            for _ in 1..pl.records.len() {
+                let x = self.alloc_record()?;
+                let xs = match self.vol.raw_record(x) {
+                    Ok(r) => r.seq.wrapping_add(1).max(1),
+                    Err(_) => 1,
+                };
+                mrefs.push(mft_ref(x, xs));
+            }
+            pl.build_list(&mrefs);
+            let runs = if pl.list_is_nonresident() {
+                let r = self.alloc_clusters((pl.list.len() as u64).div_ceil(cs))?;
+                self.write_runs(&r, &pl.list)?;
+                Some(r)
+            } else {
+                None
+            };
+            let list_attr = pl.list_attr(runs, cs);
+            let mut recs = pl.records.into_iter();
+            attrs = recs.next().expect("base record");
+            attrs.push(list_attr);
+            for (j, ra) in recs.enumerate() {
+                let m = mrefs[j + 1];
+                let x = m & 0xFFFF_FFFF_FFFF;
+                let mut raw = RecordBuilder {
+                    number: x,
+                    seq: (m >> 48) as u16,
+                    flags: record_flags::IN_USE,
+                    link_count: 0,
+                    attrs: ra,
+                    base: mrefs[0],
+                }
+                .encode()?;
+                crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
+                self.put_record(x, raw)?;
+            }
+        }
+        let mut raw = RecordBuilder {
+            number: n,
+            seq: base.seq,
+            flags: base.flags,
+            link_count: base.link_count,
+            attrs,
+            base: 0,
+        }
+        .encode()?;
+        crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
+        self.put_record(n, raw)
+    }
+
+    /// Whether `kept` raw attributes plus `new_attrs` fit record `raw`.
+    fn fits(raw: &[u8], kept: &[(u32, Vec<u8>)], new_attrs: &[AttrSpec]) -> bool {
+        let total: usize = kept.iter().map(|k| k.1.len()).sum::<usize>()
+            + new_attrs.iter().map(|a| a.encoded_len()).sum::<usize>()
+            + ATTRS_OFFSET.max(le::u16(raw, 0x14) as usize)
+            + 8;
+        total <= raw.len()
     }
 
     /// Rebuild the $I30 index of `dir` from its entries as `edit` leaves
@@ -682,11 +888,7 @@ impl<D: BlockDev> Injector<D> {
         edit: impl FnOnce(&mut Vec<(Vec<u16>, Vec<u8>)>),
     ) -> Result<()> {
         let rec = self.vol.record(dir)?;
-        if rec.find(at::ATTRIBUTE_LIST, &[]).is_some() {
-            return Err(Error::Unsupported(format!(
-                "directory record {dir} has an attribute list; not edited yet"
-            )));
-        }
+        let has_list = rec.find(at::ATTRIBUTE_LIST, &[]).is_some();
         let i30 = utf16("$I30");
         let mut entries: Vec<(Vec<u16>, Vec<u8>)> = self
             .vol
@@ -702,18 +904,32 @@ impl<D: BlockDev> Injector<D> {
         edit(&mut entries);
         let up = self.vol.upcase().to_vec();
         entries.sort_by(|a, b| index::collate_names(&up, &a.0, &b.0));
-        let (raw, kept, removed) = self.split_record(dir, |a| {
+        let is_i30 = |a: &crate::attribute::Attr| {
             a.name == i30 && matches!(a.ty, at::INDEX_ROOT | at::INDEX_ALLOCATION | at::BITMAP)
-        })?;
+        };
+        // Old allocation runs come from the merged record (all extents).
         let mut old_alloc = Vec::new();
-        for a in &removed {
+        for a in rec.attrs.iter().filter(|a| is_i30(a)) {
             if let AttrKind::NonResident { runs, .. } = &a.kind {
                 old_alloc.extend_from_slice(runs);
             }
         }
-        let others: usize = kept.iter().map(|k| k.1.len()).sum();
+        let others: usize = if has_list {
+            crate::record::ATTR_SPACE
+        } else {
+            rec.attrs
+                .iter()
+                .filter(|a| !is_i30(a))
+                .map(|a| to_spec(a).encoded_len())
+                .sum()
+        };
         let bytes: usize = entries.iter().map(|e| e.1.len()).sum();
-        let (cap, cap_large) = crate::writer::root_caps(others, bytes);
+        // A record too full for a root with a child pointer keeps the
+        // smallest root (END entry to an allocation).
+        let (cap, cap_large) = match crate::writer::root_caps(others, bytes) {
+            (_, l) if l < 24 => (0, 24),
+            c => c,
+        };
         let cs = self.vol.cluster_size();
         let vpb = if cs <= INDEX_BLOCK_SIZE as u64 {
             INDEX_BLOCK_SIZE as u64 / cs
@@ -767,7 +983,21 @@ impl<D: BlockDev> Injector<D> {
                 index::bitmap_value(built.blocks.len()),
             ));
         }
-        self.reassemble(dir, raw, kept, new_attrs)
+        if !has_list {
+            let (raw, kept, _) = self.split_record(dir, is_i30)?;
+            if Self::fits(&raw, &kept, &new_attrs) {
+                return self.reassemble(dir, raw, kept, new_attrs);
+            }
+        }
+        // The directory gets (or keeps) an attribute list.
+        let mut attrs: Vec<AttrSpec> = rec
+            .attrs
+            .iter()
+            .filter(|a| !is_i30(a) && a.ty != at::ATTRIBUTE_LIST)
+            .map(to_spec)
+            .collect();
+        attrs.extend(new_attrs);
+        self.write_file_records(dir, attrs)
     }
 
     /// Raw record `n` without fixups, the attributes to keep (raw bytes)

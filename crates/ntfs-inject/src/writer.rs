@@ -286,6 +286,14 @@ struct PNode {
     /// Clusters of a non-resident $ATTRIBUTE_LIST.
     list_lcn: u64,
     list_clusters: u64,
+    /// $EA and $REPARSE_POINT values too large for the record are written
+    /// non-resident here (NTFS allows both to be non-resident; $AttrDef
+    /// limits them to 64 KiB and 16 KiB).
+    ea_blob: Option<Extent>,
+    reparse_blob: Option<Extent>,
+    /// Upper bound of the INDX blocks of a directory that overflows its
+    /// record (planned before its index is built).
+    dir_plan_blocks: usize,
 }
 
 /// Bytes a non-resident $ATTRIBUTE_LIST takes in the base record.
@@ -556,8 +564,11 @@ impl<D: BlockDev> VolumeWriter<D> {
                     "node {i}: extended attributes larger than 64 KiB"
                 )));
             }
-            // Residency: shrink until the record fits.
-            let fixed = |streams: &[PStream]| -> usize {
+            // Residency: shrink until the record fits. `big` says which of
+            // $EA and $REPARSE_POINT are non-resident.
+            let mut ea_nonres = false;
+            let mut rp_nonres = false;
+            let fixed = |streams: &[PStream], ea_nonres: bool, rp_nonres: bool| -> usize {
                 let mut l = resident_len(0, 72);
                 l += fn_specs
                     .iter()
@@ -574,13 +585,22 @@ impl<D: BlockDev> VolumeWriter<D> {
                     };
                 }
                 if let Some(r) = &n.reparse {
-                    l += resident_len(0, 8 + r.data.len());
+                    l += if rp_nonres {
+                        nonresident_len(0)
+                    } else {
+                        resident_len(0, 8 + r.data.len())
+                    };
                 }
                 if n.object_id.is_some() {
                     l += resident_len(0, 16);
                 }
                 if let Some((ea, info)) = &ea {
-                    l += resident_len(0, ea.len()) + resident_len(0, info.len());
+                    l += resident_len(0, info.len())
+                        + if ea_nonres {
+                            nonresident_len(0)
+                        } else {
+                            resident_len(0, ea.len())
+                        };
                 }
                 if n.directory {
                     // Room for a large index root with a few entries.
@@ -594,29 +614,29 @@ impl<D: BlockDev> VolumeWriter<D> {
             // Resident streams become non-resident (largest first) until
             // the record fits; if it still does not, the file gets
             // extension records and an $ATTRIBUTE_LIST.
+            // $EA and $REPARSE_POINT values compete with the streams: the
+            // largest resident value moves out first.
             let mut overflow = false;
-            while fixed(&streams) > ATTR_SPACE {
-                match streams.iter_mut().filter(|s| s.resident && s.size > 0).max_by_key(|s| s.size) {
-                    Some(s) => s.resident = false,
-                    None if n.directory => {
-                        return Err(Error::Unsupported(format!(
-                            "directory node {i} ({} names, {} streams) does not fit one MFT record; attribute lists are written for files only",
-                            fn_specs.len(),
-                            streams.len()
-                        )))
-                    }
-                    None => {
-                        overflow = true;
-                        break;
-                    }
-                }
-            }
-            if let Some((e, _)) = &ea {
-                if resident_len(0, e.len()) > ATTR_SPACE - resident_len(0, 72) - 24 {
-                    return Err(Error::Unsupported(format!(
-                        "node {i}: extended attributes of {} bytes do not fit an MFT record (non-resident $EA is not written yet)",
-                        e.len()
-                    )));
+            let ea_len = ea.as_ref().map_or(0, |(e, _)| e.len() as u64);
+            let rp_len = n.reparse.as_ref().map_or(0, |r| 8 + r.data.len() as u64);
+            while fixed(&streams, ea_nonres, rp_nonres) > ATTR_SPACE {
+                let best = streams
+                    .iter_mut()
+                    .filter(|s| s.resident && s.size > 0)
+                    .max_by_key(|s| s.size);
+                let best_len = best.as_ref().map_or(0, |s| s.size);
+                let ea_len = if ea_nonres { 0 } else { ea_len };
+                let rp_len = if rp_nonres { 0 } else { rp_len };
+                if ea_len > best_len.max(rp_len) {
+                    ea_nonres = true;
+                } else if rp_len > best_len {
+                    rp_nonres = true;
+                } else if let Some(s) = best {
+                    s.resident = false;
+                } else {
+                    // Directories take the same path as files.
+                    overflow = true;
+                    break;
                 }
             }
             if let Some(r) = &n.reparse {
@@ -702,6 +722,15 @@ impl<D: BlockDev> VolumeWriter<D> {
                 ext_records: Vec::new(),
                 list_lcn: 0,
                 list_clusters: 0,
+                ea_blob: ea_nonres.then_some(Extent {
+                    lcn: 0,
+                    clusters: ea_len.div_ceil(cs),
+                }),
+                reparse_blob: rp_nonres.then_some(Extent {
+                    lcn: 0,
+                    clusters: rp_len.div_ceil(cs),
+                }),
+                dir_plan_blocks: 0,
             });
         }
         // Resolve parent node indexes to MFT references.
@@ -721,6 +750,27 @@ impl<D: BlockDev> VolumeWriter<D> {
         // Extension records of files whose attributes overflow one
         // record follow the base records.
         let mut next_ext = mft_no::FIRST_USER + user;
+        // Directories that overflow get an index allocation whatever their
+        // size; its bitmap is planned from the bytes of their entries.
+        let mut dir_bytes: HashMap<usize, usize> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.overflow)
+            .filter(|(i, _)| tree.nodes[*i].directory)
+            .map(|(i, _)| (i, if i == 0 { ROOT_SYSTEM_ENTRY_BYTES } else { 0 }))
+            .collect();
+        if !dir_bytes.is_empty() {
+            for p in &nodes {
+                for f in &p.fns {
+                    if let Some(b) = dir_bytes.get_mut(&tree_parent_index(&refs, f.parent)) {
+                        *b += index::file_name_entry(0, &f.encode()).len();
+                    }
+                }
+            }
+        }
+        for (&i, &b) in &dir_bytes {
+            nodes[i].dir_plan_blocks = index_blocks_bound(b);
+        }
         for p in nodes.iter_mut().filter(|p| p.overflow) {
             let plan = node_attrs(p, cs, true);
             let n = crate::attrlist::records_needed(plan.clone(), LIST_NONRES_LEN)? - 1;
@@ -925,16 +975,32 @@ impl<D: BlockDev> VolumeWriter<D> {
                 };
             }
             if let Some(r) = &p.reparse {
-                others += resident_len(0, 8 + r.data.len());
+                others += if p.reparse_blob.is_some() {
+                    nonresident_len(0)
+                } else {
+                    resident_len(0, 8 + r.data.len())
+                };
             }
             if p.object_id.is_some() {
                 others += resident_len(0, 16);
             }
             if let Some((ea, info)) = &p.ea {
-                others += resident_len(0, ea.len()) + resident_len(0, info.len());
+                others += resident_len(0, info.len())
+                    + if p.ea_blob.is_some() {
+                        nonresident_len(0)
+                    } else {
+                        resident_len(0, ea.len())
+                    };
             }
             let bytes: usize = entries.iter().map(|e| e.1.len()).sum();
-            let (cap, cap_large) = root_caps(others, bytes);
+            // A directory in extension records keeps a minimal root (the
+            // END entry pointing to an allocation, even when it is empty),
+            // so the attributes planned before the index was built hold.
+            let (cap, cap_large) = if p.overflow {
+                (0, 24)
+            } else {
+                root_caps(others, bytes)
+            };
             let built = index::build(
                 entries.into_iter().map(|e| e.1).collect(),
                 cap,
@@ -1087,6 +1153,11 @@ impl<D: BlockDev> VolumeWriter<D> {
         for n in me.nodes.iter_mut().filter(|n| n.list_clusters > 0) {
             let e = take(n.list_clusters);
             n.list_lcn = e.lcn;
+        }
+        for n in me.nodes.iter_mut() {
+            for b in [&mut n.ea_blob, &mut n.reparse_blob].into_iter().flatten() {
+                *b = take(b.clusters);
+            }
         }
         data.sort_unstable();
         for (_, i, j) in data {
@@ -1661,6 +1732,16 @@ impl<D: BlockDev> VolumeWriter<D> {
         self.write_index_blocks(&self.rparse.built, self.rparse.lcn)?;
         self.write_index_blocks(&self.objid.built, self.objid.lcn)?;
         for p in &self.nodes {
+            if let (Some(b), Some((ea, _))) = (p.ea_blob, &p.ea) {
+                let mut v = ea.clone();
+                v.resize((b.clusters * cs) as usize, 0);
+                dev.write_at(b.lcn * cs, &v)?;
+            }
+            if let (Some(b), Some(_)) = (p.reparse_blob, &p.reparse) {
+                let mut v = reparse_value(p);
+                v.resize((b.clusters * cs) as usize, 0);
+                dev.write_at(b.lcn * cs, &v)?;
+            }
             // (Directory INDX blocks were written by `new`.)
             // Data given inline, then zero the tail of the last cluster.
             for s in &p.streams {
@@ -1849,6 +1930,42 @@ fn push_index_attrs(
     }
 }
 
+/// The $REPARSE_POINT value: tag, data length, reserved, data.
+fn reparse_value(p: &PNode) -> Vec<u8> {
+    let Some(r) = &p.reparse else {
+        return Vec::new();
+    };
+    let mut v = Vec::with_capacity(8 + r.data.len());
+    v.extend_from_slice(&r.tag.to_le_bytes());
+    v.extend_from_slice(&(r.data.len() as u16).to_le_bytes());
+    v.extend_from_slice(&r.reserved.to_le_bytes());
+    v.extend_from_slice(&r.data);
+    v
+}
+
+/// Entry bytes of the system files named in the root directory (an upper
+/// bound: 16 names of at most 8 characters).
+const ROOT_SYSTEM_ENTRY_BYTES: usize = 16 * (0x10 + 0x42 + 2 * 8 + 8);
+
+/// An upper bound of the INDX blocks [`index::build`] makes for entries of
+/// `bytes` in all: a full block holds at least its capacity less two of
+/// the largest entries (0x10 + 0x42 + 510 bytes + an 8-byte child VCN),
+/// and each level above holds one entry per block below.
+fn index_blocks_bound(bytes: usize) -> usize {
+    const MAX_ENTRY: usize = 0x10 + 0x42 + 510 + 8;
+    let min_fill = INDEX_BLOCK_SIZE - 0x40 - 24 - 2 * MAX_ENTRY;
+    let mut total = 0usize;
+    let mut level = bytes;
+    loop {
+        let blocks = level / min_fill + 1;
+        total += blocks;
+        if blocks == 1 {
+            return total;
+        }
+        level = blocks * MAX_ENTRY;
+    }
+}
+
 /// A worst-case run (8-byte LCN, 6-byte length) for planning record space
 /// before clusters are placed.
 const PLAN_RUN: Run = Run {
@@ -1890,6 +2007,7 @@ fn node_attrs(p: &PNode, cs: u64, plan: bool) -> Vec<AttrSpec> {
                 };
                 let mut a = AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs);
                 a.flags = crate::attribute::FLAG_SPARSE;
+                a.compression_unit = crate::attribute::sparse_compression_unit(cs);
                 a
             } else {
                 AttrSpec::non_resident(at::DATA, &s.name, runs, s.size, cs)
@@ -1902,23 +2020,61 @@ fn node_attrs(p: &PNode, cs: u64, plan: bool) -> Vec<AttrSpec> {
             attrs.push(a);
         }
     }
+    let blob = |ty: u32, b: Extent, len: usize| {
+        let run = if plan {
+            PLAN_RUN
+        } else {
+            Run {
+                lcn: Some(b.lcn),
+                len: b.clusters,
+            }
+        };
+        let mut a = AttrSpec::non_resident(ty, &[], vec![run], len as u64, cs);
+        if let Body::NonResident { allocated, .. } = &mut a.body {
+            *allocated = b.clusters * cs;
+        }
+        a
+    };
     if let Some((ea, info)) = &p.ea {
+        // $EA_INFORMATION is always resident ($AttrDef flag 0x40).
         attrs.push(AttrSpec::resident(at::EA_INFORMATION, &[], info.clone()));
-        attrs.push(AttrSpec::resident(at::EA, &[], ea.clone()));
+        attrs.push(match p.ea_blob {
+            Some(b) => blob(at::EA, b, ea.len()),
+            None => AttrSpec::resident(at::EA, &[], ea.clone()),
+        });
     }
     if let Some(o) = &p.object_id {
         // The attribute holds the GUID only; birth ids live in $O.
         attrs.push(AttrSpec::resident(at::OBJECT_ID, &[], o[..16].to_vec()));
     }
-    if let Some(r) = &p.reparse {
-        let mut v = Vec::with_capacity(8 + r.data.len());
-        v.extend_from_slice(&r.tag.to_le_bytes());
-        v.extend_from_slice(&(r.data.len() as u16).to_le_bytes());
-        v.extend_from_slice(&r.reserved.to_le_bytes());
-        v.extend_from_slice(&r.data);
-        attrs.push(AttrSpec::resident(at::REPARSE_POINT, &[], v));
+    if p.reparse.is_some() {
+        let v = reparse_value(p);
+        attrs.push(match p.reparse_blob {
+            Some(b) => blob(at::REPARSE_POINT, b, v.len()),
+            None => AttrSpec::resident(at::REPARSE_POINT, &[], v),
+        });
     }
-    if let Some(d) = &p.dir {
+    if plan && p.overflow && (p.dir.is_some() || p.dir_plan_blocks > 0) {
+        // Upper bounds of what `index::build` makes with caps (0, 24): a
+        // root holding the END entry with a child pointer, an allocation
+        // and a bitmap for at most `dir_plan_blocks` blocks.
+        let n = utf16("$I30");
+        let root = vec![0u8; index::ROOT_OVERHEAD + 24];
+        attrs.push(AttrSpec::resident(at::INDEX_ROOT, &n, root));
+        let mut a = AttrSpec::non_resident(at::INDEX_ALLOCATION, &n, vec![PLAN_RUN], 0, cs);
+        a.flags = 0;
+        attrs.push(a);
+        let blocks = p
+            .dir
+            .as_ref()
+            .map_or(0, |d| d.built.blocks.len())
+            .max(p.dir_plan_blocks);
+        attrs.push(AttrSpec::resident(
+            at::BITMAP,
+            &n,
+            index::bitmap_value(blocks),
+        ));
+    } else if let Some(d) = &p.dir {
         let (lcn, clusters) = if plan {
             (1 << 55, 1 << 40)
         } else {
