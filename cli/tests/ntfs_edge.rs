@@ -166,13 +166,7 @@ fn big_ea(total: usize) -> Vec<Ea> {
 /// empty directory with 60 named streams, a directory with a 30 KiB $EA
 /// and a 16 KiB reparse point, a file with a 60 KiB $EA and a file with a
 /// 16 KiB reparse point.
-#[test]
-fn overflowing_directories_and_large_ea_reparse() {
-    if !have_all(&["ntfsinfo", "ntfsls", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let img = tmp.path().join("dirs.img");
+fn dirs_tree() -> Tree {
     let mut t = root();
     let mut d = node(0, "adsdir", true); // 1
     for i in 0..40 {
@@ -215,7 +209,17 @@ fn overflowing_directories_and_large_ea_reparse() {
     let mut c = node(3, "inside.txt", false);
     c.streams.push(stream("", b"inside".to_vec()));
     t.nodes.push(c);
-    write_tree(&img, &t, 64 << 20);
+    t
+}
+
+#[test]
+fn overflowing_directories_and_large_ea_reparse() {
+    if !have_all(&["ntfsinfo", "ntfsls", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("dirs.img");
+    write_tree(&img, &dirs_tree(), 64 << 20);
     tools_clean(&img);
 
     // ntfs-3g sees the attribute lists and reads streams and children.
@@ -531,4 +535,95 @@ fn check_names_corrupt_extension_record() {
         )),
         "{out}"
     );
+}
+
+/// The WIM path: wimlib's NTFS-3G capture of the volume above (named
+/// streams on directories, 16 KiB reparse data), applied by `wimforge wim
+/// apply`: the directories get attribute lists again and the streams and
+/// reparse data read back through ntfs-3g.
+#[test]
+fn wim_apply_of_overflowing_directories() {
+    if !have_all(&[
+        "wimlib-imagex",
+        "ntfsinfo",
+        "ntfscat",
+        "ntfsresize",
+        "fsntfsinfo",
+    ]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("src.img");
+    write_tree(&img, &dirs_tree(), 64 << 20);
+    let wim = tmp.path().join("dirs.wim");
+    ok(Command::new("wimlib-imagex")
+        .arg("capture")
+        .arg(&img)
+        .arg(&wim));
+    let out = tmp.path().join("applied.img");
+    ok(wimforge()
+        .args(["wim", "apply"])
+        .arg(&wim)
+        .arg("1")
+        .arg(&out)
+        .args(["--size", "64M"]));
+    tools_clean(&out);
+    for dir in ["/adsdir", "/emptyover"] {
+        let info = ntfsinfo(&out, dir);
+        assert!(info.contains("$ATTRIBUTE_LIST"), "{dir}: {info}");
+    }
+    assert_eq!(
+        ntfscat(&out, "/adsdir", Some("dirstream38")),
+        pattern(3038, 38)
+    );
+    assert_eq!(ntfscat(&out, "/emptyover", Some("s07")), pattern(100, 7));
+    assert_eq!(
+        ntfscat(&out, "/adsdir/child-with-a-long-name-0299.txt", None),
+        b"child 299"
+    );
+    let info = ntfsinfo(&out, "/bigreparse");
+    assert!(
+        info_attrs(&info)
+            .iter()
+            .any(|(n, nr)| n == "$REPARSE_POINT" && *nr),
+        "{info}"
+    );
+    let vol = ours(&out);
+    let rec = vol.record(vol.lookup("/eadir").unwrap()).unwrap();
+    let rp = vol
+        .read_attr(rec.find(at::REPARSE_POINT, &[]).unwrap(), 1 << 20)
+        .unwrap();
+    assert_eq!(&rp[8..], &pattern(16 * 1024 - 8, 9)[..]);
+}
+
+/// Sparse, not compressed, streams carry compression unit 4 (16 clusters
+/// of 4 KiB), as Windows and ntfs-3g write them; ntfs-3g reads them back.
+#[test]
+fn sparse_streams_have_compression_unit_4() {
+    if !have_all(&["ntfsinfo", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("sparse.img");
+    let mut t = root();
+    let mut content = vec![0u8; 1 << 20];
+    content[..5000].copy_from_slice(&pattern(5000, 1));
+    content[700_000..700_100].copy_from_slice(&pattern(100, 2));
+    let mut f = node(0, "sparse.bin", false);
+    f.attributes |= 0x200;
+    f.streams.push(stream("", content.clone()));
+    t.nodes.push(f);
+    write_tree(&img, &t, 16 << 20);
+    tools_clean(&img);
+    let info = ntfsinfo(&img, "/sparse.bin");
+    let data = info
+        .split("Dumping attribute $DATA")
+        .nth(1)
+        .expect("a $DATA dump");
+    assert!(data.contains("Attribute flags:\t 0x8000"), "{data}");
+    assert!(data.contains("Compression unit:\t 4 (0x4)"), "{data}");
+    assert_eq!(ntfscat(&img, "/sparse.bin", None), content);
+    let vol = ours(&img);
+    let rec = vol.record(vol.lookup("/sparse.bin").unwrap()).unwrap();
+    assert_eq!(rec.find(at::DATA, &[]).unwrap().compression_unit, 4);
 }

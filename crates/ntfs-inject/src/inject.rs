@@ -1057,7 +1057,9 @@ impl<D: BlockDev> Injector<D> {
             + ATTRS_OFFSET.max(le::u16(&raw, 0x14) as usize)
             + 8;
         if total > rs {
-            return Err(Error::Unsupported(format!("directory record {dir} would overflow ({total} bytes); attribute lists are not written yet")));
+            return Err(Error::Unsupported(format!(
+                "record {dir} would overflow ({total} bytes) and is edited in place only"
+            )));
         }
         let start = le::u16(&raw, 0x14) as usize;
         let mut o = start;
