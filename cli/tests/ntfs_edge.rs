@@ -117,6 +117,25 @@ fn ntfscat(img: &Path, path: &str, stream: Option<&str>) -> Vec<u8> {
     out.stdout
 }
 
+/// The value of attribute `ty` (e.g. "EA") of `path`, read by ntfs-3g.
+fn ntfscat_attr(img: &Path, path: &str, ty: &str) -> Vec<u8> {
+    let out = run(Command::new("ntfscat").arg("-a").arg(ty).arg(img).arg(path));
+    assert!(
+        out.status.success(),
+        "ntfscat -a {ty} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn reparse_value(tag: u32, data: &[u8]) -> Vec<u8> {
+    let mut v = tag.to_le_bytes().to_vec();
+    v.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(data);
+    v
+}
+
 fn ntfsinfo(img: &Path, path: &str) -> String {
     ok(Command::new("ntfsinfo").args(["-v", "-F", path]).arg(img))
 }
@@ -277,6 +296,21 @@ fn overflowing_directories_and_large_ea_reparse() {
     }
     let info = ntfsinfo(&img, "/bigreparse");
     assert!(info.to_lowercase().contains("0x80000013"), "{info}");
+    // ntfs-3g reads the non-resident values.
+    let ea_file = ntfs_inject::writer::encode_eas(&big_ea(65_000)).0;
+    assert_eq!(ntfscat_attr(&img, "/bigea.bin", "EA"), ea_file);
+    assert_eq!(
+        ntfscat_attr(&img, "/eadir", "EA"),
+        ntfs_inject::writer::encode_eas(&big_ea(30_000)).0
+    );
+    assert_eq!(
+        ntfscat_attr(&img, "/bigreparse", "REPARSE_POINT"),
+        reparse_value(0x8000_0013, &pattern(16 * 1024 - 8, 7))
+    );
+    assert_eq!(
+        ntfscat_attr(&img, "/eadir", "REPARSE_POINT"),
+        reparse_value(0x8000_0013, &pattern(16 * 1024 - 8, 9))
+    );
 
     // Our reader returns the values written.
     let vol = ours(&img);
@@ -588,6 +622,10 @@ fn wim_apply_of_overflowing_directories() {
             .any(|(n, nr)| n == "$REPARSE_POINT" && *nr),
         "{info}"
     );
+    assert_eq!(
+        ntfscat_attr(&out, "/bigreparse", "REPARSE_POINT"),
+        reparse_value(0x8000_0013, &pattern(16 * 1024 - 8, 7))
+    );
     let vol = ours(&out);
     let rec = vol.record(vol.lookup("/eadir").unwrap()).unwrap();
     let rp = vol
@@ -626,4 +664,41 @@ fn sparse_streams_have_compression_unit_4() {
     let vol = ours(&img);
     let rec = vol.record(vol.lookup("/sparse.bin").unwrap()).unwrap();
     assert_eq!(rec.find(at::DATA, &[]).unwrap().compression_unit, 4);
+}
+
+/// The root directory itself overflowing its record (60 named streams).
+#[test]
+fn root_directory_with_attribute_list() {
+    if !have_all(&["ntfsinfo", "ntfsls", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("root.img");
+    let mut t = root();
+    for i in 0..60 {
+        t.nodes[0].streams.push(stream(
+            &format!("rootstream{i:02}"),
+            pattern(300 + i, i as u8),
+        ));
+    }
+    let mut f = node(0, "file.txt", false);
+    f.streams.push(stream("", b"in the root".to_vec()));
+    t.nodes.push(f);
+    write_tree(&img, &t, 16 << 20);
+    tools_clean(&img);
+    let info = ntfsinfo(&img, "/");
+    assert!(info.contains("$ATTRIBUTE_LIST"), "{info}");
+    assert_eq!(ntfscat(&img, "/", Some("rootstream59")), pattern(359, 59));
+    assert_eq!(ntfscat(&img, "/file.txt", None), b"in the root");
+    let ls = ok(Command::new("ntfsls").args(["-a", "-s"]).arg(&img));
+    assert!(ls.lines().any(|l| l == "$MFT"), "{ls}");
+    assert!(ls.lines().any(|l| l == "file.txt"), "{ls}");
+    // put into the root with its list.
+    let dev = FileDev::open(&img, true).unwrap();
+    let mut inj = ntfs_inject::inject::Injector::open(dev).unwrap();
+    inj.put("/added.txt", b"added").unwrap();
+    drop(inj);
+    tools_clean(&img);
+    assert_eq!(ntfscat(&img, "/added.txt", None), b"added");
+    assert_eq!(ntfscat(&img, "/", Some("rootstream00")), pattern(300, 0));
 }
