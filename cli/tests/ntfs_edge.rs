@@ -365,6 +365,22 @@ fn overflowing_directories_and_large_ea_reparse() {
         302,
         "{ls}"
     );
+    // ntfs-3g edits the directory with its list: a new file, a removed
+    // one.
+    with_ntfs3g_mount(&img, |m| {
+        std::fs::write(m.join("adsdir/by-ntfs3g.txt"), b"ntfs-3g").unwrap();
+        std::fs::remove_file(m.join("adsdir/child-with-a-long-name-0007.txt")).unwrap();
+        assert_eq!(
+            std::fs::read(m.join("adsdir/child-with-a-long-name-0008.txt")).unwrap(),
+            b"child 8"
+        );
+    });
+    tools_clean(&img);
+    assert_eq!(ntfscat(&img, "/adsdir/by-ntfs3g.txt", None), b"ntfs-3g");
+    assert_eq!(
+        ntfscat(&img, "/adsdir", Some("dirstream00")),
+        pattern(3000, 0)
+    );
 }
 
 /// MFT records in use according to $MFT:$BITMAP.
@@ -701,4 +717,90 @@ fn root_directory_with_attribute_list() {
     tools_clean(&img);
     assert_eq!(ntfscat(&img, "/added.txt", None), b"added");
     assert_eq!(ntfscat(&img, "/", Some("rootstream00")), pattern(300, 0));
+}
+
+/// Mount `img` with ntfs-3g (FUSE), run `f` on the mount point, unmount.
+/// Returns false (after reporting) when FUSE mounting is not possible.
+fn with_ntfs3g_mount(img: &Path, f: impl FnOnce(&Path)) -> bool {
+    if !have("ntfs-3g") || !have("fusermount") {
+        return false;
+    }
+    let mnt = img.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let out = run(Command::new("ntfs-3g").arg(img).arg(&mnt));
+    if !out.status.success() {
+        missing(&format!(
+            "a FUSE mount with ntfs-3g ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return false;
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mnt)));
+    let u = run(Command::new("fusermount").arg("-u").arg(&mnt));
+    assert!(u.status.success(), "fusermount -u: {u:?}");
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+    true
+}
+
+/// A file ntfs-3g gave 255 hard links (and so an attribute list) is
+/// replaced by `put`; ntfs-3g then reads it through every link and can
+/// still add a link to what we wrote.
+#[test]
+fn replace_file_with_list_made_by_ntfs3g() {
+    if !have_all(&["ntfsinfo", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("n3g.img");
+    let dev = FileDev::create(&img, 32 << 20).unwrap();
+    ntfs_inject::format(dev, &FormatOptions::default()).unwrap();
+    let old = pattern(3000, 3);
+    let mounted = with_ntfs3g_mount(&img, |m| {
+        std::fs::write(m.join("linked.bin"), &old).unwrap();
+        std::fs::create_dir(m.join("sub")).unwrap();
+        for i in 1..=250 {
+            std::fs::hard_link(
+                m.join("linked.bin"),
+                m.join(format!("link-long-name-{i:03}.bin")),
+            )
+            .unwrap();
+        }
+        for i in 1..=4 {
+            std::fs::hard_link(m.join("linked.bin"), m.join(format!("sub/l{i}"))).unwrap();
+        }
+    });
+    if !mounted {
+        return;
+    }
+    tools_clean(&img);
+    let info = ntfsinfo(&img, "/linked.bin");
+    assert!(info.contains("$ATTRIBUTE_LIST"), "{info}");
+    let before = records_in_use(&img);
+    let new = pattern(50_000, 8);
+    let dev = FileDev::open(&img, true).unwrap();
+    let mut inj = ntfs_inject::inject::Injector::open(dev).unwrap();
+    assert!(inj.put("/link-long-name-017.bin", &new).unwrap().1);
+    drop(inj);
+    tools_clean(&img);
+    assert_eq!(records_in_use(&img), before);
+    for p in ["/linked.bin", "/sub/l3", "/link-long-name-250.bin"] {
+        assert_eq!(ntfscat(&img, p, None), new, "{p}");
+    }
+    let ls = ok(Command::new("ntfsls").args(["-l", "-p", "/sub"]).arg(&img));
+    assert!(
+        ls.lines()
+            .filter(|l| l.contains(" l"))
+            .all(|l| l.contains("50000")),
+        "{ls}"
+    );
+    with_ntfs3g_mount(&img, |m| {
+        assert_eq!(std::fs::read(m.join("sub/l1")).unwrap(), new);
+        std::fs::hard_link(m.join("linked.bin"), m.join("sub/after")).unwrap();
+    });
+    tools_clean(&img);
+    let vol = ours(&img);
+    let n = vol.lookup("/sub/after").unwrap();
+    assert_eq!(vol.record(n).unwrap().link_count, 256);
 }
