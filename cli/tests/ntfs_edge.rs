@@ -804,3 +804,45 @@ fn replace_file_with_list_made_by_ntfs3g() {
     let n = vol.lookup("/sub/after").unwrap();
     assert_eq!(vol.record(n).unwrap().link_count, 256);
 }
+
+/// Replacing a file with an attribute list on a full volume fails with an
+/// error and leaves the volume as it was (clean, old contents).
+#[test]
+fn replace_on_full_volume_fails_cleanly() {
+    if !have_all(&["ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("full.img");
+    let mut t = root();
+    let old = pattern(5000, 1);
+    let mut f = node(0, "linked-000.dll", false);
+    f.streams.push(stream("", old.clone()));
+    for i in 1..300 {
+        f.names.push(Name {
+            parent: 0,
+            name: format!("linked-with-longer-name-{i:03}.dll"),
+            short_name: None,
+        });
+    }
+    t.nodes.push(f);
+    write_tree(&img, &t, 16 << 20);
+    let dev = FileDev::open(&img, true).unwrap();
+    let mut inj = ntfs_inject::inject::Injector::open(dev).unwrap();
+    let chunk = pattern(256 << 10, 2);
+    let mut i = 0;
+    while inj.create(&format!("/fill{i:03}"), Some(&chunk)).is_ok() {
+        i += 1;
+    }
+    assert!(i > 10, "only {i} fillers");
+    drop(inj);
+    let dev = FileDev::open(&img, true).unwrap();
+    let mut inj = ntfs_inject::inject::Injector::open(dev).unwrap();
+    let err = inj
+        .put("/linked-with-longer-name-123.dll", &pattern(1 << 20, 3))
+        .unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    drop(inj);
+    tools_clean(&img);
+    assert_eq!(ntfscat(&img, "/linked-with-longer-name-299.dll", None), old);
+}

@@ -773,34 +773,37 @@ impl<D: BlockDev> Injector<D> {
 
     /// Rewrite file (or directory) record `n` with `attrs`, all its
     /// attributes except the list: in the base record alone when they fit,
-    /// else over extension records with an $ATTRIBUTE_LIST. The file's old
-    /// extension records and old non-resident list clusters are freed
-    /// first (so they can be reused). Header fields (sequence, flags, link
-    /// count) stay. Bitmaps are written by the caller.
+    /// else over extension records with an $ATTRIBUTE_LIST. New extension
+    /// records and list clusters are taken and written first, then the
+    /// base record, and only then are the old extension records and old
+    /// list clusters freed: an error on the way (MFT or volume full)
+    /// leaves the file's records as they were. Header fields (sequence,
+    /// flags, link count) stay. Bitmaps are written by the caller.
     fn write_file_records(&mut self, n: u64, mut attrs: Vec<AttrSpec>) -> Result<()> {
         if self.vol.boot.mft_record_size as usize != crate::layout::MFT_RECORD_SIZE {
             return Err(Error::Unsupported(
                 "attribute lists in MFT records other than 1 KiB".into(),
             ));
         }
-        let cs = self.vol.cluster_size();
         let base = self.vol.raw_record(n)?;
         if base.base != 0 {
             return Err(Error::Unsupported(format!(
                 "record {n} is an extension record, not a file"
             )));
         }
+        let mut old_records: Vec<u64> = Vec::new();
+        let mut old_list_runs: Vec<Run> = Vec::new();
         if let Some(la) = base.find(at::ATTRIBUTE_LIST, &[]) {
             let list = self.vol.read_attr(la, 1 << 20)?;
             let off = self.vol.record_offset(n)?;
-            let mut old: Vec<u64> = crate::attrlist::parse(&list, off)?
+            old_records = crate::attrlist::parse(&list, off)?
                 .iter()
                 .map(|e| e.mref & 0xFFFF_FFFF_FFFF)
                 .filter(|&x| x != n)
                 .collect();
-            old.sort_unstable();
-            old.dedup();
-            for x in old {
+            old_records.sort_unstable();
+            old_records.dedup();
+            for &x in &old_records {
                 let xr = self.vol.raw_record(x)?;
                 if xr.base != n {
                     return Err(corrupt(
@@ -812,63 +815,106 @@ impl<D: BlockDev> Injector<D> {
                         ),
                     ));
                 }
-                self.free_record(x)?;
             }
             if let AttrKind::NonResident { runs, .. } = &la.kind {
-                let runs = runs.clone();
-                self.free_clusters(&runs);
+                old_list_runs = runs.clone();
             }
         }
         attrs.retain(|a| a.ty != at::ATTRIBUTE_LIST);
-        if let Some(mut pl) = crate::attrlist::place(attrs.clone(), LIST_NONRES_LEN)? {
-            let mut mrefs = vec![mft_ref(n, base.seq)];
-            for _ in 1..pl.records.len() {
-                let x = self.alloc_record()?;
-                let xs = match self.vol.raw_record(x) {
-                    Ok(r) => r.seq.wrapping_add(1).max(1),
-                    Err(_) => 1,
-                };
-                mrefs.push(mft_ref(x, xs));
-            }
-            pl.build_list(&mrefs);
-            let runs = if pl.list_is_nonresident() {
-                let r = self.alloc_clusters((pl.list.len() as u64).div_ceil(cs))?;
-                self.write_runs(&r, &pl.list)?;
-                Some(r)
-            } else {
-                None
-            };
-            let list_attr = pl.list_attr(runs, cs);
-            let mut recs = pl.records.into_iter();
-            attrs = recs.next().expect("base record");
-            attrs.push(list_attr);
-            for (j, ra) in recs.enumerate() {
-                let m = mrefs[j + 1];
-                let x = m & 0xFFFF_FFFF_FFFF;
+        let mut taken_records: Vec<u64> = Vec::new();
+        let mut taken_runs: Vec<Run> = Vec::new();
+        let placed = self
+            .write_placed(n, base.seq, &mut attrs, &mut taken_records, &mut taken_runs)
+            .and_then(|()| {
                 let mut raw = RecordBuilder {
-                    number: x,
-                    seq: (m >> 48) as u16,
-                    flags: record_flags::IN_USE,
-                    link_count: 0,
-                    attrs: ra,
-                    base: mrefs[0],
+                    number: n,
+                    seq: base.seq,
+                    flags: base.flags,
+                    link_count: base.link_count,
+                    attrs,
+                    base: 0,
                 }
                 .encode()?;
                 crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
-                self.put_record(x, raw)?;
+                Ok(raw)
+            });
+        let raw = match placed {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Give back what was taken (only written to free records
+                // and clusters); the old records stay as they were.
+                for x in taken_records {
+                    if let Some(b) = self.mft_bitmap.get_mut((x / 8) as usize) {
+                        *b &= !(1 << (x % 8));
+                    }
+                }
+                self.free_clusters(&taken_runs);
+                return Err(e);
             }
+        };
+        self.put_record(n, raw)?;
+        for x in old_records {
+            self.free_record(x)?;
         }
-        let mut raw = RecordBuilder {
-            number: n,
-            seq: base.seq,
-            flags: base.flags,
-            link_count: base.link_count,
-            attrs,
-            base: 0,
+        self.free_clusters(&old_list_runs);
+        Ok(())
+    }
+
+    /// Spread `attrs` over base record `n` and new extension records
+    /// (their numbers pushed to `taken_records`), writing the extension
+    /// records and a non-resident list (its runs pushed to `taken_runs`);
+    /// `attrs` becomes the base record's attributes.
+    fn write_placed(
+        &mut self,
+        n: u64,
+        seq: u16,
+        attrs: &mut Vec<AttrSpec>,
+        taken_records: &mut Vec<u64>,
+        taken_runs: &mut Vec<Run>,
+    ) -> Result<()> {
+        let cs = self.vol.cluster_size();
+        let Some(mut pl) = crate::attrlist::place(attrs.clone(), LIST_NONRES_LEN)? else {
+            return Ok(());
+        };
+        let mut mrefs = vec![mft_ref(n, seq)];
+        for _ in 1..pl.records.len() {
+            let x = self.alloc_record()?;
+            taken_records.push(x);
+            let xs = match self.vol.raw_record(x) {
+                Ok(r) => r.seq.wrapping_add(1).max(1),
+                Err(_) => 1,
+            };
+            mrefs.push(mft_ref(x, xs));
         }
-        .encode()?;
-        crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
-        self.put_record(n, raw)
+        pl.build_list(&mrefs);
+        let runs = if pl.list_is_nonresident() {
+            let r = self.alloc_clusters((pl.list.len() as u64).div_ceil(cs))?;
+            taken_runs.extend_from_slice(&r);
+            self.write_runs(&r, &pl.list)?;
+            Some(r)
+        } else {
+            None
+        };
+        let list_attr = pl.list_attr(runs, cs);
+        let mut recs = pl.records.into_iter();
+        *attrs = recs.next().expect("base record");
+        attrs.push(list_attr);
+        for (j, ra) in recs.enumerate() {
+            let m = mrefs[j + 1];
+            let x = m & 0xFFFF_FFFF_FFFF;
+            let mut raw = RecordBuilder {
+                number: x,
+                seq: (m >> 48) as u16,
+                flags: record_flags::IN_USE,
+                link_count: 0,
+                attrs: ra,
+                base: mrefs[0],
+            }
+            .encode()?;
+            crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
+            self.put_record(x, raw)?;
+        }
+        Ok(())
     }
 
     /// Whether `kept` raw attributes plus `new_attrs` fit record `raw`.
