@@ -476,6 +476,16 @@ impl<D: BlockDev> VolumeWriter<D> {
                         "node {i}: stream data length differs from its size"
                     )));
                 }
+                // Sizes may come from a WIM's blob table: one that cannot
+                // fit the volume fails here, before any size arithmetic.
+                if s.size > total_clusters * cs {
+                    return Err(Error::Unsupported(format!(
+                        "node {i}: stream {:?} of {} bytes does not fit a volume of {} bytes",
+                        s.name,
+                        s.size,
+                        total_clusters * cs
+                    )));
+                }
                 let name = utf16(&s.name);
                 if name.len() > 255 || streams.iter().any(|p| p.name == name) {
                     return Err(Error::Unsupported(format!(

@@ -36,7 +36,7 @@ pub fn verify(
         stream_targets(wim, &img, |_, _| true)?;
     }
     let blobs: Vec<_> = wim.blobs().copied().collect();
-    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    let total = blobs.iter().fold(0u64, |a, b| a.saturating_add(b.size));
     let done = std::sync::atomic::AtomicU64::new(0);
     stream_blobs(wim, blobs.iter().copied(), &mut NullSink, opts, &|n| {
         let v = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;

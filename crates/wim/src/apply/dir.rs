@@ -507,12 +507,12 @@ impl BlobSink for DirSink<'_> {
     fn end(&mut self, blob: &BlobLoc) -> Result<()> {
         if let Some((f, p)) = self.file.take() {
             drop(f);
-            self.bytes += blob.size;
+            self.bytes = self.bytes.saturating_add(blob.size);
             // Other files with the same contents get a copy.
             let others: Vec<PathBuf> = self.data_targets(&blob.hash).skip(1).cloned().collect();
             for o in others {
                 fs::copy(&p, &o).map_err(|e| Error::io(&o, e))?;
-                self.bytes += blob.size;
+                self.bytes = self.bytes.saturating_add(blob.size);
             }
         }
         if let Some(b) = self.buf.take() {

@@ -60,7 +60,7 @@ pub fn stream_targets(
                         }
                     ))
                 })?;
-                total += loc.size;
+                total = total.saturating_add(loc.size);
                 blobs.push(*loc);
             }
             entry.push((ino as u32, si));

@@ -134,9 +134,14 @@ impl ImageTree {
             } else {
                 s.file_count += n;
             }
-            let size: u64 = ino.streams.iter().map(|st| st.size).sum();
-            s.total_bytes += size * n;
-            s.hard_link_bytes += size * (n - 1);
+            // Sizes may come from another WIM's blob table (export): never
+            // overflow on lying ones.
+            let size = ino
+                .streams
+                .iter()
+                .fold(0u64, |a, st| a.saturating_add(st.size));
+            s.total_bytes = s.total_bytes.saturating_add(size.saturating_mul(n));
+            s.hard_link_bytes = s.hard_link_bytes.saturating_add(size.saturating_mul(n - 1));
         }
         s
     }

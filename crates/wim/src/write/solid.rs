@@ -153,7 +153,7 @@ pub fn write_solid(
     pool: &rayon::ThreadPool,
 ) -> Result<SolidWritten> {
     let offset = out.pos;
-    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    let total = blobs.iter().fold(0u64, |a, b| a.saturating_add(b.size));
     let cs = chunk_size as usize;
     let n = total.div_ceil(chunk_size as u64);
     if n > u32::MAX as u64 / 4 {

@@ -600,7 +600,7 @@ impl WimWriter {
         for (k, b) in new.iter().enumerate() {
             self.index.insert(b.hash, base + 1 + k);
             self.summary.blobs_written += 1;
-            self.summary.bytes_written += b.size;
+            self.summary.bytes_written = self.summary.bytes_written.saturating_add(b.size);
         }
         self.entries.extend(records);
         Ok(hashes)

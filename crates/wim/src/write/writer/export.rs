@@ -263,7 +263,7 @@ impl WimWriter {
                     hash: *h,
                 });
                 self.summary.blobs_written += 1;
-                self.summary.bytes_written += loc.size;
+                self.summary.bytes_written = self.summary.bytes_written.saturating_add(loc.size);
                 self.summary.copied_raw += 1;
                 continue;
             }
