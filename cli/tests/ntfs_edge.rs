@@ -846,3 +846,71 @@ fn replace_on_full_volume_fails_cleanly() {
     tools_clean(&img);
     assert_eq!(ntfscat(&img, "/linked-with-longer-name-299.dll", None), old);
 }
+
+/// On a volume whose free space is all 2-cluster holes, a directory `put`
+/// fills gets a fragmented $INDEX_ALLOCATION whose runlist no longer fits
+/// its record (a 210-character name and a DOS name leave little room): the
+/// directory moves to extension records with an attribute list, and
+/// further entries keep it consistent.
+#[test]
+fn directory_with_fragmented_index_gets_attribute_list() {
+    if !have_all(&["ntfsinfo", "ntfsls", "ntfscat", "ntfsresize", "fsntfsinfo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("fragdir.img");
+    let dev = FileDev::create(&img, 12 << 20).unwrap();
+    ntfs_inject::format(dev, &FormatOptions::default()).unwrap();
+    let dev = FileDev::open(&img, true).unwrap();
+    let mut inj = ntfs_inject::inject::Injector::open(dev).unwrap();
+    let e = format!("/{}", "E".repeat(210));
+    inj.create("/d", None).unwrap();
+    inj.create(&e, None).unwrap();
+    inj.set_short_names(false);
+    let filler = pattern(8000, 1);
+    let mut n = 0;
+    while inj.create(&format!("/d/f{n:05}"), Some(&filler)).is_ok() {
+        n += 1;
+    }
+    for i in (0..n).step_by(2) {
+        inj.replace(&format!("/d/f{i:05}"), b"x").unwrap();
+    }
+    let long = "n".repeat(200);
+    let mut listed_at = None;
+    for i in 0..300 {
+        inj.create(&format!("{e}/{long}{i:04}"), Some(b"e"))
+            .unwrap();
+        if listed_at.is_none() {
+            let vol = inj.volume();
+            let r = vol.lookup(&e).unwrap();
+            if vol
+                .raw_record(r)
+                .unwrap()
+                .find(at::ATTRIBUTE_LIST, &[])
+                .is_some()
+            {
+                listed_at = Some(i);
+            }
+        }
+    }
+    drop(inj);
+    let at_entry = listed_at.expect("the directory never needed an attribute list");
+    assert!(at_entry < 250, "list only after {at_entry} entries");
+    tools_clean(&img);
+    // (ntfsinfo reads at most 64 KiB of an index allocation; the list is
+    // in the raw dump before that.)
+    let info = run(Command::new("ntfsinfo")
+        .args(["-v", "-F"])
+        .arg(&e)
+        .arg(&img));
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("$ATTRIBUTE_LIST"), "{info}");
+    let ls = ok(Command::new("ntfsls").args(["-p"]).arg(&e).arg(&img));
+    assert_eq!(
+        ls.lines().filter(|l| l.starts_with("nnnn")).count(),
+        300,
+        "{ls}"
+    );
+    assert_eq!(ntfscat(&img, &format!("{e}/{long}0299"), None), b"e");
+    assert_eq!(ntfscat(&img, &format!("{e}/{long}0000"), None), b"e");
+}
