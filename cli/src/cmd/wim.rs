@@ -292,6 +292,7 @@ fn info(w: &Wim, json_out: bool) -> CmdResult {
         "compression": shown_ctype.name(),
         "chunk_size": h.chunk_size,
         "solid": w.has_solid_resources(),
+        "pipable": h.is_pipable(),
         "solid_chunk_size": w.resources.iter().find(|r| r.solid).map(|r| r.chunk_size),
         "part_number": h.part_number,
         "total_parts": h.total_parts,
@@ -320,6 +321,10 @@ fn info(w: &Wim, json_out: bool) -> CmdResult {
     println!(
         "Solid:          {}",
         if w.has_solid_resources() { "yes" } else { "no" }
+    );
+    println!(
+        "Pipable:        {}",
+        if h.is_pipable() { "yes" } else { "no" }
     );
     println!("Part Number:    {}/{}", h.part_number, h.total_parts);
     println!("Boot Index:     {}", h.boot_index);

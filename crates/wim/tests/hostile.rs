@@ -183,6 +183,7 @@ fn absurd_chunk_counts_are_rejected_before_allocating() {
             uncompressed_size: 1 << 60,
             compressed: true,
             solid,
+            pipable: false,
             ctype: CompressionType::Lzx,
             chunk_size: 32768,
         };

@@ -25,20 +25,52 @@ pub struct Header {
 }
 
 impl Header {
-    /// Parse and validate the header at the start of `data`.
+    /// Parse and validate the header at the start of `data`. For a
+    /// pipable WIM (`WLPWM` magic) the header at the start has no resource
+    /// headers; the complete one is the last 208 bytes of the file, and
+    /// that is the one returned (see [`super::pipable`]).
     pub fn parse(data: &[u8]) -> Result<Header, FormatError> {
-        let b = Bytes::new(data, 0, "WIM header");
-        let magic: [u8; 8] = b.array(0)?;
-        if magic == PWM_MAGIC {
-            return Err(FormatError::unsupported(
-                0,
-                "WIM header",
-                "pipable WIM (WLPWM magic); convert it with `wimlib-imagex optimize` first",
+        let first = Header::parse_at(data, 0)?;
+        if !first.is_pipable() {
+            return Ok(first);
+        }
+        let at = data.len().saturating_sub(HEADER_SIZE);
+        if at < HEADER_SIZE {
+            return Err(FormatError::truncated(
+                HEADER_SIZE as u64,
+                "pipable WIM trailing header",
+                HEADER_SIZE as u64,
+                at as u64,
             ));
         }
-        if magic != WIM_MAGIC {
+        let last = Header::parse_at(data, at).map_err(|e| {
+            FormatError::invalid(
+                e.offset,
+                "pipable WIM trailing header",
+                format!(
+                    "{}: {} (a pipable WIM ends with a complete header; is the file truncated?)",
+                    e.structure, e.kind
+                ),
+            )
+        })?;
+        if !last.is_pipable() || last.guid != first.guid {
+            return Err(FormatError::invalid(
+                at as u64,
+                "pipable WIM trailing header",
+                "the last 208 bytes are not the pipable header of this WIM (is the file truncated?)",
+            ));
+        }
+        Ok(last)
+    }
+
+    /// Parse and validate one header (either magic) at offset `at` of
+    /// `data`, without looking for a pipable WIM's trailing header.
+    pub fn parse_at(data: &[u8], at: usize) -> Result<Header, FormatError> {
+        let b = Bytes::new(data.get(at..).unwrap_or(&[]), at as u64, "WIM header");
+        let magic: [u8; 8] = b.array(0)?;
+        if magic != WIM_MAGIC && magic != PWM_MAGIC {
             return Err(FormatError::new(
-                0,
+                at as u64,
                 "WIM header",
                 FormatErrorKind::BadMagic(magic),
             ));
@@ -66,7 +98,7 @@ impl Header {
         if h.version != VERSION_DEFAULT && h.version != VERSION_SOLID {
             // Older Longhorn-era versions use another dentry layout.
             return Err(FormatError::unsupported(
-                0x0c,
+                at as u64 + 0x0c,
                 "WIM header",
                 format!("version {:#x}", h.version),
             ));
@@ -120,6 +152,11 @@ impl Header {
 
     pub fn has_integrity(&self) -> bool {
         !self.integrity.is_empty() && self.integrity.offset != 0
+    }
+
+    /// Is this a wimlib pipable WIM (`WLPWM` magic)?
+    pub fn is_pipable(&self) -> bool {
+        self.magic == PWM_MAGIC
     }
 
     pub fn is_solid_version(&self) -> bool {

@@ -5,6 +5,7 @@ pub mod dentry;
 pub mod header;
 pub mod image;
 pub mod integrity;
+pub mod pipable;
 pub mod reshdr;
 pub mod resource;
 pub mod security;
@@ -360,6 +361,13 @@ impl Wim {
         let mut i = 0;
         while i < entries.len() {
             let e = &entries[i];
+            if e.reshdr.is_solid() && hdr.is_pipable() {
+                return Err(fe(FormatError::invalid(
+                    e.entry_offset,
+                    "blob table",
+                    "solid resource in a pipable WIM (pipable WIMs have none)",
+                )));
+            }
             if e.reshdr.is_solid() {
                 // A run of consecutive solid entries: resource descriptors
                 // plus the blobs packed into them, at offsets within the
@@ -449,6 +457,16 @@ impl Wim {
                     "uncompressed resource whose stored size differs from its size",
                 )));
             }
+            if hdr.is_pipable() {
+                pipable::check_blob_header(
+                    &part.data,
+                    rh.offset,
+                    rh.uncompressed_size,
+                    &e.hash,
+                    e.entry_offset,
+                )
+                .map_err(fe)?;
+            }
             let resource = self.resources.len() as u32;
             self.resources.push(Resource {
                 part: part_idx,
@@ -457,6 +475,7 @@ impl Wim {
                 uncompressed_size: rh.uncompressed_size,
                 compressed: rh.is_compressed(),
                 solid: false,
+                pipable: hdr.is_pipable(),
                 ctype: if rh.is_compressed() {
                     default_ctype
                 } else {
@@ -537,6 +556,7 @@ impl Wim {
             uncompressed_size: usize_,
             compressed: true,
             solid: true,
+            pipable: false,
             ctype,
             chunk_size,
         });
@@ -583,6 +603,7 @@ fn read_reshdr(part: &Part, rh: &ResHdr, what: &'static str) -> Result<Vec<u8>> 
         uncompressed_size: rh.uncompressed_size,
         compressed: rh.flags & res_flags::COMPRESSED != 0,
         solid: false,
+        pipable: part.header.is_pipable(),
         ctype: if rh.flags & res_flags::COMPRESSED != 0 {
             part.header.compression().map_err(fe)?
         } else {

@@ -26,6 +26,9 @@ pub struct Resource {
     pub uncompressed_size: u64,
     pub compressed: bool,
     pub solid: bool,
+    /// In a pipable WIM: chunk headers in front of each chunk and the chunk
+    /// table at the end (see [`super::pipable`]).
+    pub pipable: bool,
     pub ctype: CompressionType,
     pub chunk_size: u32,
 }
@@ -93,6 +96,9 @@ impl Resource {
                     }
                 })
                 .collect());
+        }
+        if self.pipable && !self.solid {
+            return super::pipable::chunks(self, file);
         }
         let cs = self.chunk_size as u64;
         if cs == 0 {

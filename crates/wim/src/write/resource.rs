@@ -523,6 +523,7 @@ mod tests {
             uncompressed_size: w.uncompressed_size,
             compressed: true,
             solid: false,
+            pipable: false,
             ctype: CompressionType::Xpress,
             chunk_size: cs,
         };

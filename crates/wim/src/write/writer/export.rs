@@ -197,6 +197,11 @@ impl WimWriter {
         if self.recompress || res.solid || loc.offset != 0 || loc.size != res.uncompressed_size {
             return false;
         }
+        // A compressed pipable resource has chunk headers and a trailing
+        // chunk table: its bytes are not an ordinary resource.
+        if res.pipable && res.compressed {
+            return false;
+        }
         if self.ctype == CompressionType::None {
             return !res.compressed;
         }
