@@ -135,6 +135,11 @@ pub struct CaptureArgs {
     /// version 0xE00). With `--compress none`, metadata is LZMS too.
     #[arg(long)]
     solid: bool,
+    /// Write a wimlib pipable WIM (WLPWM magic): `wimlib-imagex apply -`
+    /// can apply it from a pipe. Microsoft's tools do not read it; not
+    /// with --solid; a new WIM only.
+    #[arg(long, conflicts_with = "solid")]
+    pipable: bool,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -558,6 +563,7 @@ fn capture_cmd(
         } else {
             None
         },
+        pipable: a.pipable,
     };
     let name = match &a.name {
         Some(n) => n.clone(),

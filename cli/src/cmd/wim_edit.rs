@@ -39,6 +39,9 @@ pub struct ExportArgs {
     /// (64 MiB chunks); alone it also makes a new DEST LZMS.
     #[arg(long)]
     solid: bool,
+    /// Make a new DEST a wimlib pipable WIM (not with --solid).
+    #[arg(long, conflicts_with = "solid")]
+    pipable: bool,
     /// Name of the exported image in DEST (one image only).
     #[arg(long)]
     dest_name: Option<String>,
@@ -286,6 +289,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
             integrity: a.check,
             fixed_time: fixed,
             rp_fix: false,
+            pipable: a.pipable,
             ..Default::default()
         };
         if a.solid {
@@ -327,6 +331,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
         }
         opts.fixed_time = fixed;
         opts.rp_fix = sh.flags & hdr_flags::RP_FIX != 0;
+        opts.pipable = a.pipable;
         WimWriter::create(&a.dest, opts)?
     };
     w.set_recompress(a.recompress);
@@ -443,6 +448,8 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
         set_solid(&mut opts, codec.lzms_level)?;
     }
     opts.rp_fix = h.flags & hdr_flags::RP_FIX != 0;
+    // A pipable WIM stays pipable, as with wimlib-imagex optimize.
+    opts.pipable = h.is_pipable();
     let mut w = WimWriter::create(&a.wim, opts)?;
     w.set_guid(h.guid);
     w.set_recompress(a.recompress);

@@ -2,7 +2,7 @@
 //! (wimlib `header.h`, `struct wim_header_disk`; `resource.h`,
 //! `struct wim_reshdr_disk`). The inverse of [`crate::read::header`].
 
-use crate::format::{HEADER_SIZE, WIM_MAGIC};
+use crate::format::{HEADER_SIZE, PWM_MAGIC, WIM_MAGIC};
 use crate::read::header::Header;
 use crate::read::reshdr::{ResHdr, RESHDR_SIZE};
 
@@ -18,11 +18,15 @@ pub fn encode_reshdr(r: &ResHdr) -> [u8; RESHDR_SIZE] {
     b
 }
 
-/// Encode a header. `h.magic` is ignored: an ordinary (non-pipable) WIM is
-/// always written.
+/// Encode a header: the pipable magic when `h.magic` is [`PWM_MAGIC`],
+/// else the ordinary one.
 pub fn encode_header(h: &Header) -> [u8; HEADER_SIZE] {
     let mut b = [0u8; HEADER_SIZE];
-    b[0..8].copy_from_slice(&WIM_MAGIC);
+    b[0..8].copy_from_slice(if h.magic == PWM_MAGIC {
+        &PWM_MAGIC
+    } else {
+        &WIM_MAGIC
+    });
     b[8..12].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
     b[0x0c..0x10].copy_from_slice(&h.version.to_le_bytes());
     b[0x10..0x14].copy_from_slice(&h.flags.to_le_bytes());

@@ -9,13 +9,15 @@
 //! together, writing to a temporary file renamed into place when complete.
 //!
 //! Layout written (as wimlib and WIMGAPI do): header, file blobs, metadata
-//! resources, blob table, XML data, integrity table.
+//! resources, blob table, XML data, integrity table. With
+//! [`WriteOptions::pipable`] the wimlib pipable layout instead ([`pipable`]).
 
 pub mod blob_table;
 pub mod capture;
 pub mod header;
 pub mod integrity;
 pub mod metadata;
+pub mod pipable;
 pub mod resource;
 pub mod solid;
 pub mod split;

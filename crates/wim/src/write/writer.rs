@@ -10,6 +10,7 @@
 use super::blob_table::{self, BlobRecord};
 use super::header::encode_header;
 use super::metadata::ImageTree;
+use super::pipable;
 use super::resource::{
     compress_blobs, write_precompressed, write_resource, BlobSource, CompressorFactory, Out,
     ResourceSpec,
@@ -18,7 +19,9 @@ use super::solid::{hash_source, write_solid, SolidBlob, DEFAULT_SOLID_CHUNK_SIZE
 use super::xml;
 use crate::codec::CompressionType;
 use crate::error::{Error, Result};
-use crate::format::{hdr_flags, res_flags, HEADER_SIZE, VERSION_DEFAULT, VERSION_SOLID, WIM_MAGIC};
+use crate::format::{
+    hdr_flags, res_flags, HEADER_SIZE, PWM_MAGIC, VERSION_DEFAULT, VERSION_SOLID, WIM_MAGIC,
+};
 use crate::read::header::Header;
 use crate::read::reshdr::ResHdr;
 use crate::read::xml::Element;
@@ -69,6 +72,12 @@ pub struct WriteOptions {
     /// LZMS compressor for solid chunks (default: [`super::lzms_factory`]
     /// at the default level for the solid chunk size).
     pub solid_compressor: Option<CompressorFactory>,
+    /// Write a wimlib pipable WIM (`WLPWM` magic; can be applied from a
+    /// pipe by `wimlib-imagex apply -`). Not with `solid`. The resources
+    /// are staged in the ordinary layout and re-framed at
+    /// [`WimWriter::finish`], so the output needs twice its size on disk
+    /// while being written.
+    pub pipable: bool,
 }
 
 impl Default for WriteOptions {
@@ -84,6 +93,7 @@ impl Default for WriteOptions {
             solid: false,
             solid_chunk_size: 0,
             solid_compressor: None,
+            pipable: false,
         }
     }
 }
@@ -133,6 +143,8 @@ pub struct WimWriter {
     summary: WriteSummary,
     /// Export: recompress resources even when they could be copied raw.
     recompress: bool,
+    /// Write the pipable layout at finish.
+    pipable: bool,
     finished: bool,
 }
 
@@ -216,6 +228,14 @@ impl WimWriter {
             opts.chunk_size
         };
         check_chunk_size(ctype, chunk_size)?;
+        if opts.pipable && opts.solid {
+            // wimlib refuses this too ("Solid compression is unsupported
+            // in pipable WIMs"): a pipable WIM has one resource per blob.
+            return Err(Error::Refused(
+                "solid resources cannot be written to a pipable WIM (wimlib refuses this as well)"
+                    .into(),
+            ));
+        }
         let solid = solid_setup(&opts)?;
         if ctype != CompressionType::None && opts.compressor.is_none() {
             return Err(Error::Refused(format!(
@@ -240,7 +260,7 @@ impl WimWriter {
                 CompressionType::Lzms => hdr_flags::COMPRESSION | hdr_flags::COMPRESS_LZMS,
             };
         let header = Header {
-            magic: WIM_MAGIC,
+            magic: if opts.pipable { PWM_MAGIC } else { WIM_MAGIC },
             version: if ctype == CompressionType::Lzms || solid.is_some() {
                 VERSION_SOLID
             } else {
@@ -289,6 +309,7 @@ impl WimWriter {
             names: HashSet::new(),
             summary: WriteSummary::default(),
             recompress: false,
+            pipable: opts.pipable,
             finished: false,
         };
         w.out_mut().write_all(&[0u8; HEADER_SIZE])?;
@@ -304,6 +325,12 @@ impl WimWriter {
     pub fn append_to(path: impl AsRef<Path>, opts: WriteOptions) -> Result<WimWriter> {
         let path = path.as_ref();
         let wim = Wim::open(path, &[])?;
+        if wim.header().is_pipable() || opts.pipable {
+            return Err(Error::Refused(format!(
+                "{}: appending to a pipable WIM, or making a WIM pipable by appending, is not supported (wimlib refuses it too); capture or export to a new file",
+                path.display()
+            )));
+        }
         let mut h = wim.header().clone();
         let solid = solid_setup(&opts)?;
         if solid.is_some() {
@@ -433,6 +460,7 @@ impl WimWriter {
                 ..Default::default()
             },
             recompress: false,
+            pipable: false,
             finished: false,
         })
     }
@@ -757,6 +785,9 @@ impl WimWriter {
         let mut entries = std::mem::take(&mut self.entries);
         entries.extend(self.new_metadata.iter().copied());
         entries.extend(new_blobs);
+        if self.pipable {
+            return self.finish_pipable(entries);
+        }
         let table = blob_table::encode(&entries);
 
         let out = self.out_mut();
@@ -790,16 +821,7 @@ impl WimWriter {
             out.write_all(&table)?;
             self.header.integrity = raw(off, table.len() as u64, 0);
         }
-        self.header.boot_metadata = if self.header.boot_index == 0 {
-            ResHdr::default()
-        } else {
-            entries
-                .iter()
-                .filter(|e| e.reshdr.is_metadata())
-                .nth(self.header.boot_index as usize - 1)
-                .map(|e| e.reshdr)
-                .ok_or_else(|| Error::NotFound("boot image has no metadata".into()))?
-        };
+        self.header.boot_metadata = self.boot_reshdr(&entries)?;
         self.header.flags &= !hdr_flags::WRITE_IN_PROGRESS;
         let end = self.out_mut().pos;
         let hdr = encode_header(&self.header);
@@ -812,8 +834,32 @@ impl WimWriter {
         file.set_len(end).map_err(|e| Error::io(&path, e))?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
         self.out = None;
-        std::fs::rename(&self.tmp_path, &self.final_path)
-            .map_err(|e| Error::io(&self.final_path, e))?;
+        let tmp = self.tmp_path.clone();
+        self.publish(&tmp, end)
+    }
+
+    /// The boot image's metadata resource header (none for index 0).
+    fn boot_reshdr(&self, entries: &[BlobRecord]) -> Result<ResHdr> {
+        if self.header.boot_index == 0 {
+            return Ok(ResHdr::default());
+        }
+        entries
+            .iter()
+            .filter(|e| e.reshdr.is_metadata())
+            .nth(self.header.boot_index as usize - 1)
+            .map(|e| e.reshdr)
+            .ok_or_else(|| Error::NotFound("boot image has no metadata".into()))
+    }
+
+    /// Rename the complete, synced file `tmp` (`end` bytes) over the
+    /// destination and sync its directory.
+    fn publish(&mut self, tmp: &Path, end: u64) -> Result<WriteSummary> {
+        if let Err(e) = std::fs::rename(tmp, &self.final_path) {
+            if tmp != self.tmp_path {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(Error::io(&self.final_path, e));
+        }
         if let Some(dir) = self.final_path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -829,6 +875,116 @@ impl WimWriter {
         s.image_count = self.header.image_count;
         s.file_size = end;
         Ok(s)
+    }
+
+    /// Finish a pipable WIM: the staged file (ordinary layout, header
+    /// still blank) is re-framed into a second temporary file in the
+    /// pipable layout, which replaces the destination.
+    fn finish_pipable(mut self, mut entries: Vec<BlobRecord>) -> Result<WriteSummary> {
+        let mut staged = self.out.take().expect("writer used after finish");
+        staged.flush()?;
+        let staged_path = staged.path.clone();
+        let file = staged
+            .w
+            .into_inner()
+            .map_err(|e| Error::io(&staged_path, e.into_error()))?;
+        // SAFETY: a private read-only mapping of our own temporary file,
+        // which nothing else writes while it is mapped.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&staged_path, e))?;
+        let pwm_path = {
+            let mut p = self.tmp_path.clone().into_os_string();
+            p.push(".pwm");
+            PathBuf::from(p)
+        };
+        let r = self.write_pipable_file(&map, &mut entries, &pwm_path);
+        drop(map);
+        drop(file);
+        let _ = std::fs::remove_file(&self.tmp_path);
+        match r {
+            Ok(end) => self.publish(&pwm_path, end),
+            Err(e) => {
+                let _ = std::fs::remove_file(&pwm_path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Write the pipable layout (wimlib `write.c`, `write_pipable_wim`):
+    /// header with empty resource headers, XML data without the top-level
+    /// TOTALBYTES, metadata resources, file resources, blob table, XML
+    /// data, optional integrity table, and the complete header at the end.
+    /// Returns the file size.
+    fn write_pipable_file(
+        &mut self,
+        staged: &[u8],
+        entries: &mut [BlobRecord],
+        path: &Path,
+    ) -> Result<u64> {
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let mut out = Out::new(file, 0, path.to_path_buf());
+        self.header.flags &= !hdr_flags::WRITE_IN_PROGRESS;
+        let mut first = self.header.clone();
+        first.blob_table = ResHdr::default();
+        first.xml = ResHdr::default();
+        first.boot_metadata = ResHdr::default();
+        first.integrity = ResHdr::default();
+        out.write_all(&encode_header(&first))?;
+        let mut early = self.xml.clone();
+        early
+            .children
+            .retain(|c| !c.name.eq_ignore_ascii_case("TOTALBYTES"));
+        pipable::write_plain(&mut out, &xml::encode_document(&early), res_flags::METADATA)?;
+        for metadata in [true, false] {
+            for e in entries
+                .iter_mut()
+                .filter(|e| e.reshdr.is_metadata() == metadata && e.reshdr.uncompressed_size != 0)
+            {
+                e.reshdr = pipable::copy_reframed(
+                    &mut out,
+                    staged,
+                    &e.reshdr,
+                    &e.hash,
+                    self.ctype,
+                    self.chunk_size,
+                )?;
+            }
+        }
+        let table = blob_table::encode(entries);
+        let bt = pipable::write_plain(&mut out, &table, res_flags::METADATA)?;
+        self.header.blob_table = bt;
+        xml::set_total_bytes(&mut self.xml, out.pos);
+        let doc = xml::encode_document(&self.xml);
+        self.header.xml = pipable::write_plain(&mut out, &doc, res_flags::METADATA)?;
+        self.header.integrity = ResHdr::default();
+        if self.integrity {
+            out.flush()?;
+            let t = super::integrity::build(
+                out.w.get_ref(),
+                path,
+                HEADER_SIZE as u64,
+                bt.offset + bt.size_in_wim,
+                &self.pool,
+            )?;
+            let off = out.pos;
+            out.write_all(&t)?;
+            self.header.integrity = ResHdr {
+                size_in_wim: t.len() as u64,
+                flags: 0,
+                offset: off,
+                uncompressed_size: t.len() as u64,
+            };
+        }
+        self.header.boot_metadata = self.boot_reshdr(entries)?;
+        out.write_all(&encode_header(&self.header))?;
+        out.flush()?;
+        let end = out.pos;
+        out.w.get_ref().sync_all().map_err(|e| Error::io(path, e))?;
+        Ok(end)
     }
 }
 
