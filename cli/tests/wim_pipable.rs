@@ -2,7 +2,8 @@
 //! codec read by our info/dir/verify/extract/apply exactly as wimlib reads
 //! them; ours (`capture --pipable`) accepted by `wimlib-imagex verify` and
 //! applied by `wimlib-imagex apply -` from a real pipe; deterministic
-//! captures byte-identical; solid + pipable refused as wimlib refuses it;
+//! captures byte-identical; `wimforge wim extract -` reading ours and
+//! wimlib's from a real pipe; solid + pipable refused as wimlib refuses it;
 //! corrupted pipable WIMs give typed errors naming the structure and
 //! offset, never a panic.
 
@@ -306,4 +307,70 @@ fn corrupted_pipable_wims_give_typed_errors() {
     fs::write(&bad, &good[..100]).unwrap();
     fails("info", &bad, &dest);
     assert!(!dest.exists() || fs::read_dir(&dest).unwrap().next().is_none());
+}
+
+/// `wimforge wim extract - 1 DEST` with `sh -c` feeding stdin through a
+/// real pipe from `producer`.
+fn extract_from_pipe(producer: &str, dest: &Path) -> std::process::Output {
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{producer} | \"$1\" wim extract - 1 \"$2\""))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wimforge"))
+        .arg(dest))
+}
+
+#[test]
+fn extract_reads_a_pipable_wim_from_a_pipe() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_codec_tree(&src);
+    let wim = t.path().join("ours.wim");
+    capture_ok(&src, &wim, &["--compress", "xpress", "--pipable"]);
+    let dest = t.path().join("from-pipe");
+    let out = extract_from_pipe(&format!("cat '{}'", wim.display()), &dest);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&src, &dest);
+    fs::remove_dir_all(&dest).unwrap();
+    if have("wimlib-imagex") {
+        // wimlib writing a pipable WIM to its stdout, straight into us.
+        let producer = format!(
+            "wimlib-imagex capture '{}' - --pipable --compress=lzms 2>/dev/null",
+            src.display()
+        );
+        let out = extract_from_pipe(&producer, &dest);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_same_tree(&src, &dest);
+        fs::remove_dir_all(&dest).unwrap();
+    }
+    // An ordinary WIM, or a cut pipable one, is refused cleanly and leaves
+    // no spool file behind.
+    let plain = t.path().join("plain.wim");
+    capture_ok(&src, &plain, &[]);
+    let out = extract_from_pipe(&format!("cat '{}'", plain.display()), &dest);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ordinary WIM cannot be read from a pipe"),
+        "{err}"
+    );
+    let out = extract_from_pipe(&format!("head -c 5000 '{}'", wim.display()), &dest);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pipable WIM trailing header"), "{err}");
+    assert!(!dest.exists());
+    let left: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("wimforge"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

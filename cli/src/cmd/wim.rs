@@ -34,7 +34,8 @@ pub enum WimCommand {
         #[arg(long = "ref", value_name = "GLOB")]
         refs: Vec<String>,
     },
-    /// Extract an image to a directory.
+    /// Extract an image to a directory. WIM `-` reads a pipable WIM from
+    /// stdin (spooled beside DEST while read).
     Extract {
         wim: PathBuf,
         /// Image index (1-based) or name.
@@ -157,7 +158,19 @@ pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
             dest,
             threads,
             refs,
-        } => extract_cmd(&open(&wim, &refs)?, &image, &dest, threads, ctx),
+        } => {
+            let w = if wim.as_os_str() == "-" {
+                // A pipable WIM on stdin, read front to back.
+                let dir = match dest.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                Wim::from_stream("<stdin>", std::io::stdin().lock(), dir)?
+            } else {
+                open(&wim, &refs)?
+            };
+            extract_cmd(&w, &image, &dest, threads, ctx)
+        }
         WimCommand::Verify { wim, threads, refs } => verify(&open(&wim, &refs)?, threads, ctx),
         WimCommand::Capture {
             src,

@@ -114,6 +114,68 @@ impl Wim {
         Wim::from_parts(parts)
     }
 
+    /// Read a pipable WIM from a stream that cannot seek (a pipe), e.g.
+    /// `wimforge wim extract - 1 DEST`. The stream is read once, front to
+    /// back, into an unlinked spool file created in `spool_dir` (so it
+    /// needs as much free space there as the WIM is large), then read like
+    /// a file. Only pipable WIMs are accepted, as wimlib does: an ordinary
+    /// WIM's blob table comes last. `name` is used in errors.
+    pub fn from_stream(
+        name: impl Into<PathBuf>,
+        mut input: impl std::io::Read,
+        spool_dir: &Path,
+    ) -> Result<Wim> {
+        use std::io::Write;
+        let path = name.into();
+        let mut magic = [0u8; 8];
+        let mut got = 0;
+        while got < magic.len() {
+            match input.read(&mut magic[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        if got < magic.len() {
+            return Err(FormatError::truncated(0, "WIM header", 8, got as u64).in_file(&path));
+        }
+        if magic != crate::format::PWM_MAGIC {
+            return Err(FormatError::unsupported(
+                0,
+                "WIM header",
+                if magic == crate::format::WIM_MAGIC {
+                    "an ordinary WIM cannot be read from a pipe (its blob table comes last); \
+                     give its file name, or capture with --pipable"
+                        .to_string()
+                } else {
+                    format!("not a pipable WIM (magic {magic:02x?})")
+                },
+            )
+            .in_file(&path));
+        }
+        let spool = spool_dir.join(format!(".wimforge-stdin-{}.pwm", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&spool)
+            .map_err(|e| Error::io(&spool, e))?;
+        // Unlinked at once: the data lives as long as the mapping.
+        let _ = std::fs::remove_file(&spool);
+        file.write_all(&magic).map_err(|e| Error::io(&spool, e))?;
+        std::io::copy(&mut input, &mut file).map_err(|e| Error::io(&path, e))?;
+        // SAFETY: a private read-only mapping of our own unlinked file,
+        // which nothing else can reach.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&spool, e))?;
+        let header = Header::parse(&map).map_err(|e| e.in_file(&path))?;
+        Wim::from_parts(vec![Part {
+            path,
+            data: Data::Mapped(map),
+            header,
+        }])
+    }
+
     /// Open a WIM held in memory (fuzzing, tests). `name` is used in errors.
     pub fn from_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Wim> {
         let path = name.into();
