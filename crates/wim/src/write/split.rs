@@ -88,6 +88,14 @@ pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf
             src.path().display()
         )));
     }
+    if src.header().is_pipable() {
+        // Parts are raw copies of the source's resources, and pipable
+        // resources are framed differently.
+        return Err(Error::Refused(format!(
+            "{}: splitting a pipable WIM is not supported (export it to an ordinary WIM first)",
+            src.path().display()
+        )));
+    }
     let missing = src.missing_parts();
     if !missing.is_empty() {
         return Err(Error::NotFound(format!(
