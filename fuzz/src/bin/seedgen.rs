@@ -315,6 +315,20 @@ fn generated_wims(tmp: &Path) -> Vec<(String, Vec<u8>)> {
                 ..Default::default()
             },
         ),
+        (
+            // wimlib's pipable layout: blob and chunk headers, trailing
+            // chunk tables, header at the end.
+            "gen-xpress-pipable.wim",
+            WriteOptions {
+                compression: CompressionType::Xpress,
+                compressor: Some(xpress.clone()),
+                chunk_size: 4096,
+                threads: 1,
+                fixed_time: Some(1_600_000_000),
+                pipable: true,
+                ..Default::default()
+            },
+        ),
     ];
     for (name, opts) in cases {
         let p = tmp.join(name);
