@@ -765,10 +765,15 @@ fn killed_append_leaves_the_wim_intact() {
     let v = wimlib(&["verify"], &[&w]);
     assert!(v.contains("successfully verified"), "{v}");
     ok(wimforge().args(["wim", "verify"]).arg(&w));
-    // The leftover temporary file is not mistaken for anything; the next
-    // append works.
-    let _ = fs::remove_file(&tmp);
-    wf(&["wim", "append", s(&a), s(&w), "--name", "again"]);
+    // The killed writer's temporary file is left behind; the next append
+    // removes it (its process is gone) and works.
+    assert!(tmp.exists(), "SIGKILL left no temporary file");
+    let err = wf(&["wim", "append", s(&a), s(&w), "--name", "again"]);
+    assert!(!tmp.exists(), "stale temporary file kept");
+    assert!(
+        err.contains(&format!("removed {}", tmp.display())),
+        "no warning about the removed temporary file: {err}"
+    );
     check_image(&w, None, 2, &a, t.path(), "after-kill");
 }
 

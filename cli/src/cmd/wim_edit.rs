@@ -82,6 +82,11 @@ pub struct SplitArgs {
     check: bool,
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Split even when files named like further parts (PARTn.swm) exist
+    /// that are not parts of an earlier split of this set (they are left
+    /// alone; parts of an earlier split of it are always removed).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -385,16 +390,34 @@ pub fn split_cmd(a: SplitArgs) -> CmdResult {
         return Err(format!("{}: is already part of a split set", a.wim.display()).into());
     }
     let part_size = (a.size * 1_048_576.0) as u64;
-    let paths = split(
+    let report = split(
         &src,
         &a.part,
         &SplitOptions {
             part_size: part_size.max(1),
             integrity: a.check,
             threads: a.threads,
+            force: a.force,
         },
     )?;
-    for p in &paths {
+    for p in &report.removed_temps {
+        eprintln!(
+            "wimforge: warning: removed {} left by an interrupted write",
+            p.display()
+        );
+    }
+    for w in &report.warnings {
+        eprintln!("wimforge: warning: {w}");
+    }
+    for p in &report.removed_stale_parts {
+        eprintln!(
+            "wimforge: warning: removed {}, a part of an earlier split that the new set does \
+             not replace",
+            p.display()
+        );
+    }
+    let paths = &report.parts;
+    for p in paths {
         let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         eprintln!("Wrote {} ({len} bytes)", p.display());
     }
@@ -462,6 +485,9 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
     }
     let s = w.finish()?;
     drop(src);
+    for warn in &s.warnings {
+        eprintln!("wimforge: warning: {warn}");
+    }
     eprintln!(
         "Optimized {}: {before} -> {} bytes ({} resources copied as they were, {} recompressed)",
         a.wim.display(),

@@ -21,6 +21,7 @@ pub mod pipable;
 pub mod resource;
 pub mod solid;
 pub mod split;
+pub mod temp;
 pub mod writer;
 pub mod xml;
 

@@ -37,6 +37,23 @@ pub struct SplitOptions {
     pub integrity: bool,
     /// Worker threads for the integrity table (0: all cores).
     pub threads: usize,
+    /// Write the set even when numbered files beside it that are not
+    /// parts of an earlier split of the same set would be taken for parts
+    /// of it (see [`split`]); they are left alone, with a warning.
+    pub force: bool,
+}
+
+/// What [`split`] did.
+#[derive(Debug, Clone, Default)]
+pub struct SplitReport {
+    /// The parts written, part 1 first.
+    pub parts: Vec<PathBuf>,
+    /// Parts of an earlier split to the same name that the new set does
+    /// not overwrite (`NAME4.swm` when the new set has 3 parts), removed.
+    pub removed_stale_parts: Vec<PathBuf>,
+    /// Temporary files of killed earlier writes, removed.
+    pub removed_temps: Vec<PathBuf>,
+    pub warnings: Vec<String>,
 }
 
 /// Name of part `n` (1-based) of a set whose first part is `first`:
@@ -78,9 +95,90 @@ impl Drop for TmpPart {
     }
 }
 
+/// The number `n` of a file named like part `n` of the set whose first
+/// part is `first` (`NAMEn.EXT`, any run of digits), if `file_name` is one.
+fn numbered_part(first: &Path, file_name: &str) -> Option<u64> {
+    let stem = first.file_stem()?.to_str()?;
+    let rest = file_name.strip_prefix(stem)?;
+    let digits = match first.extension() {
+        Some(e) => rest.strip_suffix(&format!(".{}", e.to_str()?))?,
+        None => rest,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
+}
+
+/// The header of the WIM at `path`, if it is one.
+fn read_header(path: &Path) -> Option<crate::read::header::Header> {
+    use std::io::Read;
+    let mut buf = vec![0u8; HEADER_SIZE];
+    File::open(path).ok()?.read_exact(&mut buf).ok()?;
+    crate::read::header::Header::parse(&buf).ok()
+}
+
+/// Files beside `first` named like parts of its set but not among the
+/// `total` parts about to be written: (stale parts of an earlier split of
+/// the same set, anything else).
+fn leftover_parts(src: &Wim, first: &Path, total: u16) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let dir = match first.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // GUIDs of the set being replaced: the source's (a split of the same
+    // WIM) and the one of the part 1 about to be overwritten.
+    let mut guids = vec![src.header().guid];
+    if let Some(h) = read_header(first) {
+        if h.flags & hdr_flags::SPANNED != 0 {
+            guids.push(h.guid);
+        }
+    }
+    let (mut stale, mut other) = (Vec::new(), Vec::new());
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return (stale, other);
+    };
+    for e in rd.flatten() {
+        let os = e.file_name();
+        let Some(name) = os.to_str() else { continue };
+        let Some(n) = numbered_part(first, name) else {
+            continue;
+        };
+        let path = e.path();
+        if (2..=total as u64).contains(&n) && path == part_path(first, n as u16) {
+            continue;
+        }
+        let is_file = std::fs::symlink_metadata(&path)
+            .map(|m| m.file_type().is_file())
+            .unwrap_or(false);
+        match read_header(&path) {
+            Some(h)
+                if is_file
+                    && h.flags & hdr_flags::SPANNED != 0
+                    && h.total_parts > 1
+                    && guids.contains(&h.guid) =>
+            {
+                stale.push(path)
+            }
+            _ => other.push(path),
+        }
+    }
+    stale.sort();
+    other.sort();
+    (stale, other)
+}
+
 /// Split `src` into parts named after `first` (see [`part_path`]).
-/// Returns the paths written, part 1 first.
-pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf>> {
+///
+/// Files beside `first` named like further parts of its set
+/// (`NAMEn.EXT`) but not overwritten by the new set would be picked up
+/// with it by `--ref 'NAME*.EXT'` and make the set unreadable. Those that
+/// are parts of an earlier split of the same set (a WIM part header with
+/// the source's GUID or the GUID of the `first` being replaced) are
+/// removed once the new set is in place. Any other such file makes the
+/// split fail before anything is written, unless `opts.force` (then it is
+/// left alone, with a warning).
+pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<SplitReport> {
     if src.has_solid_resources() {
         return Err(Error::Refused(format!(
             "{}: splitting a WIM that holds solid resources is not supported (export it to a \
@@ -154,6 +252,26 @@ pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf
             parts.len()
         ))
     })?;
+    let mut report = SplitReport {
+        removed_temps: super::temp::remove_stale_split_temps(first),
+        ..Default::default()
+    };
+    let (stale, other) = leftover_parts(src, first, total);
+    if !other.is_empty() {
+        let list = other
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !opts.force {
+            return Err(Error::Refused(format!(
+                "{list}: named like a part of the new split set but not one of its {total}                  parts nor a part of an earlier split of it; a glob over the set's names would                  pick it up with the new parts. Move it away (or force the split and leave it)"
+            )));
+        }
+        report.warnings.push(format!(
+            "{list}: named like a part of the new set but not one of its {total} parts; left              alone (do not read the set with a glob that matches it)"
+        ));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -162,11 +280,7 @@ pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf
     for (pi, members) in parts.iter().enumerate() {
         let n = pi as u16 + 1;
         let dest = part_path(first, n);
-        let name = dest
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "part".into());
-        let tmp = dest.with_file_name(format!(".{name}.wimforge-tmp-{}", std::process::id()));
+        let tmp = super::temp::temp_path(&dest);
         let file = OpenOptions::new()
             .write(true)
             .read(true)
@@ -261,11 +375,14 @@ pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf
         f.set_len(end).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
-    let mut paths = Vec::with_capacity(written.len());
     for p in &mut written {
         std::fs::rename(&p.tmp, &p.dest).map_err(|e| Error::io(&p.dest, e))?;
         p.done = true;
-        paths.push(p.dest.clone());
+        report.parts.push(p.dest.clone());
+    }
+    for p in stale {
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        report.removed_stale_parts.push(p);
     }
     if let Some(dir) = first.parent() {
         let dir = if dir.as_os_str().is_empty() {
@@ -277,7 +394,7 @@ pub fn split(src: &Wim, first: &Path, opts: &SplitOptions) -> Result<Vec<PathBuf
             let _ = d.sync_all();
         }
     }
-    Ok(paths)
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -291,5 +408,16 @@ mod tests {
         assert_eq!(part_path(p, 2), Path::new("/x/install2.swm"));
         assert_eq!(part_path(p, 12), Path::new("/x/install12.swm"));
         assert_eq!(part_path(Path::new("set"), 3), Path::new("set3"));
+    }
+
+    #[test]
+    fn numbered_part_names() {
+        let p = Path::new("/x/install.swm");
+        assert_eq!(numbered_part(p, "install4.swm"), Some(4));
+        assert_eq!(numbered_part(p, "install04.swm"), Some(4));
+        assert_eq!(numbered_part(p, "install.swm"), None);
+        assert_eq!(numbered_part(p, "installx.swm"), None);
+        assert_eq!(numbered_part(p, "install4.wim"), None);
+        assert_eq!(numbered_part(Path::new("set"), "set12"), Some(12));
     }
 }

@@ -149,11 +149,16 @@ pub struct WimWriter {
 }
 
 fn tmp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "wim".into());
-    path.with_file_name(format!(".{name}.wimforge-tmp-{}", std::process::id()))
+    super::temp::temp_path(path)
+}
+
+/// Remove temporary files of `path` left by killed writers; one warning
+/// per file removed.
+fn clean_stale(path: &Path) -> Vec<String> {
+    super::temp::remove_stale_temps(path)
+        .into_iter()
+        .map(|p| format!("removed {} left by an interrupted write", p.display()))
+        .collect()
 }
 
 fn random_guid() -> Result<[u8; 16]> {
@@ -282,6 +287,7 @@ impl WimWriter {
             boot_index: 0,
             integrity: ResHdr::default(),
         };
+        let stale = clean_stale(path);
         let tmp_path = tmp_name(path);
         let file = OpenOptions::new()
             .write(true)
@@ -307,7 +313,10 @@ impl WimWriter {
             first_new_entry: 0,
             xml: xml::empty_root(),
             names: HashSet::new(),
-            summary: WriteSummary::default(),
+            summary: WriteSummary {
+                warnings: stale,
+                ..Default::default()
+            },
             recompress: false,
             pipable: opts.pipable,
             finished: false,
@@ -406,6 +415,7 @@ impl WimWriter {
         };
         drop(wim);
 
+        warnings.extend(clean_stale(path));
         let tmp_path = tmp_name(path);
         let mut file = OpenOptions::new()
             .write(true)
