@@ -270,3 +270,83 @@ fn resplit_removes_the_old_sets_extra_parts() {
     assert_eq!(parts_of(&first).len(), many.len());
     wimlib_verify(&first, Some(&glob));
 }
+
+/// `wimforge wim info --json` of `wim`.
+fn info_json(wim: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(wimforge().args(["wim", "info", "--json"]).arg(wim))).unwrap()
+}
+
+/// `--solid-chunk-size` for capture, export and optimize: solid WIMs with
+/// 1 MiB and 16 MiB chunks (several chunks each) that wimlib verifies and
+/// applies; sizes LZMS cannot take are refused before anything is written.
+#[test]
+fn solid_chunk_sizes_verify_and_apply_with_wimlib() {
+    if !tools(&["wimlib-imagex"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let src = d.join("src");
+    // 18 MiB, mostly quick to compress: two 16 MiB chunks, 18 of 1 MiB.
+    fs::create_dir_all(src.join("bin")).unwrap();
+    fs::write(src.join("bin/code.dll"), support::x86ish(1 << 20, 1)).unwrap();
+    fs::write(src.join("random.bin"), random_bytes(3, 300_000)).unwrap();
+    fs::write(src.join("zeros"), vec![0u8; 14 << 20]).unwrap();
+    let text: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| format!("line {} of {}\n", i % 977, i % 31).into_bytes())
+        .collect();
+    fs::write(src.join("bin/text.txt"), &text).unwrap();
+    fs::write(src.join("tiny"), b"x").unwrap();
+    std::os::unix::fs::symlink("bin/text.txt", src.join("link")).unwrap();
+    set_tree_mtimes(&src, 1_650_000_000);
+    for (arg, cs) in [("1M", 1u64 << 20), ("16MiB", 16 << 20)] {
+        let w = d.join(format!("solid-{cs}.wim"));
+        let err = support::capture_ok(&src, &w, &["--solid", "--solid-chunk-size", arg]);
+        assert!(err.contains("not the default"), "{arg}: no warning: {err}");
+        assert_eq!(
+            info_json(&w)["solid_chunk_size"].as_u64(),
+            Some(cs),
+            "{arg}"
+        );
+        wimlib_verify(&w, None);
+        wimlib_apply_same(&w, "1", &src, d, arg);
+    }
+    // Export the 16 MiB one into 2 MiB solid chunks; optimize to 4 MiB.
+    let e = d.join("exported.wim");
+    let from = d.join(format!("solid-{}.wim", 16 << 20));
+    wf(&[
+        "wim",
+        "export",
+        s(&from),
+        "1",
+        s(&e),
+        "--solid",
+        "--solid-chunk-size",
+        "2M",
+    ]);
+    assert_eq!(info_json(&e)["solid_chunk_size"].as_u64(), Some(2 << 20));
+    wimlib_verify(&e, None);
+    wimlib_apply_same(&e, "1", &src, d, "export-2M");
+    wf(&[
+        "wim",
+        "optimize",
+        s(&e),
+        "--recompress",
+        "--solid-chunk-size",
+        "4096K",
+    ]);
+    assert_eq!(info_json(&e)["solid_chunk_size"].as_u64(), Some(4 << 20));
+    wimlib_verify(&e, None);
+    wimlib_apply_same(&e, "1", &src, d, "optimize-4M");
+    // Not powers of two, below 32 KiB, above 1 GiB, not sizes.
+    let bad = d.join("bad.wim");
+    for arg in ["3M", "16K", "2G", "1.5M", "lots"] {
+        let out = run(wimforge()
+            .args(["wim", "capture"])
+            .arg(&src)
+            .arg(&bad)
+            .args(["--solid", "--solid-chunk-size", arg]));
+        assert!(!out.status.success(), "--solid-chunk-size {arg} accepted");
+        assert!(!bad.exists());
+    }
+}

@@ -88,8 +88,9 @@ pub enum WimCommand {
         /// lzms (also lzms:fast, lzms:thorough).
         #[arg(long, default_value = "none")]
         compress: String,
-        /// Chunk size of compressed resources (power of two, 4096 and up).
-        #[arg(long)]
+        /// Chunk size of compressed resources (power of two, 4096 and up;
+        /// K/M suffixes).
+        #[arg(long, value_name = "SIZE", value_parser = super::wim_edit::parse_size)]
         chunk_size: Option<u32>,
     },
     /// Add a directory or an NTFS volume as a new image of an existing WIM.
@@ -141,6 +142,9 @@ pub struct CaptureArgs {
     /// with --solid; a new WIM only.
     #[arg(long, conflicts_with = "solid")]
     pipable: bool,
+    /// Chunk size of the solid resources (default 64M; K/M/G suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = super::wim_edit::parse_size)]
+    solid_chunk_size: Option<u32>,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -550,6 +554,7 @@ fn capture_cmd(
         }
     }
     let fixed = fixed_time(a.deterministic)?;
+    let solid_cs = super::wim_edit::solid_chunk_size(a.solid_chunk_size, a.solid)?;
     let opts = WriteOptions {
         compression,
         chunk_size: chunk_size.unwrap_or(0),
@@ -567,12 +572,9 @@ fn capture_cmd(
         // wimlib's capture default (--rpfix); an append follows the WIM.
         rp_fix: true,
         solid: a.solid,
-        solid_chunk_size: 0,
+        solid_chunk_size: solid_cs,
         solid_compressor: if a.solid {
-            wim::write::lzms_factory(
-                wim::write::solid::DEFAULT_SOLID_CHUNK_SIZE,
-                lzms_level.unwrap_or_default(),
-            )
+            wim::write::lzms_factory(solid_cs, lzms_level.unwrap_or_default())
         } else {
             None
         },

@@ -28,8 +28,8 @@ pub struct ExportArgs {
     #[arg(long)]
     compress: Option<String>,
     /// Chunk size of a new DEST (default: the source's when the format is
-    /// the same, else 32 KiB).
-    #[arg(long)]
+    /// the same, else 32 KiB; K/M suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     chunk_size: Option<u32>,
     /// Decompress and compress again even resources that could be copied
     /// as they are.
@@ -42,6 +42,9 @@ pub struct ExportArgs {
     /// Make a new DEST a wimlib pipable WIM (not with --solid).
     #[arg(long, conflicts_with = "solid")]
     pipable: bool,
+    /// Chunk size of the solid resources (default 64M; K/M/G suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    solid_chunk_size: Option<u32>,
     /// Name of the exported image in DEST (one image only).
     #[arg(long)]
     dest_name: Option<String>,
@@ -96,8 +99,9 @@ pub struct OptimizeArgs {
     /// lzx:thorough), lzms (lzms:thorough). Default: keep the WIM's.
     #[arg(long)]
     compress: Option<String>,
-    /// Chunk size (default: the WIM's when the format is kept, else 32 KiB).
-    #[arg(long)]
+    /// Chunk size (default: the WIM's when the format is kept, else 32 KiB;
+    /// K/M suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     chunk_size: Option<u32>,
     /// Decompress and compress again every resource.
     #[arg(long)]
@@ -106,6 +110,9 @@ pub struct OptimizeArgs {
     /// has solid resources already).
     #[arg(long)]
     solid: bool,
+    /// Chunk size of the solid resources (default 64M; K/M/G suffixes).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    solid_chunk_size: Option<u32>,
     /// Store file data in non-solid resources even if the WIM has solid
     /// ones.
     #[arg(long, conflicts_with = "solid")]
@@ -213,10 +220,67 @@ fn new_wim_options(
     })
 }
 
-/// Turn on solid mode in `opts` (LZMS at `level`, 64 MiB chunks).
-fn set_solid(opts: &mut WriteOptions, level: Option<LzmsLevel>) -> Res<()> {
-    let cs = wim::write::solid::DEFAULT_SOLID_CHUNK_SIZE;
+/// Parse a size: a number of bytes with an optional `K`, `M` or `G`
+/// suffix (also `KiB`, `MiB`, `GiB`; powers of 1024), as wimlib-imagex
+/// takes chunk sizes.
+pub(crate) fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(format!("{s:?}: not a size (a number with K, M or G)")),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("{s:?}: not a size below 4 GiB"))
+}
+
+/// The solid chunk size asked for (`None`: the default), checked against
+/// LZMS's limits; warns when it is not the default and notes when solid
+/// mode is off (`solid`: whether it is on).
+pub(crate) fn solid_chunk_size(arg: Option<u32>, solid: bool) -> Res<u32> {
+    let default = wim::write::solid::DEFAULT_SOLID_CHUNK_SIZE;
+    let Some(cs) = arg else {
+        return Ok(default);
+    };
+    let (min, max) = (
+        CompressionType::Lzms.min_chunk_size(),
+        CompressionType::Lzms.max_chunk_size(),
+    );
+    if !cs.is_power_of_two() || (cs as usize) < min || cs as usize > max {
+        return Err(format!(
+            "--solid-chunk-size {cs}: must be a power of two from {}K to {}M (LZMS)",
+            min >> 10,
+            max >> 20
+        )
+        .into());
+    }
+    if !solid {
+        eprintln!("wimforge: note: --solid-chunk-size has no effect without --solid");
+    } else if cs > default {
+        eprintln!(
+            "wimforge: warning: solid chunk size {cs} is larger than {default}; Microsoft's \
+             tools cannot read this WIM, and each thread needs about 10 times it in memory"
+        );
+    } else if cs != default {
+        eprintln!(
+            "wimforge: warning: solid chunk size {cs} is not the default {default}; \
+             Microsoft's tools may refuse this WIM"
+        );
+    }
+    Ok(cs)
+}
+
+/// Turn on solid mode in `opts` (LZMS at `level`, chunks of `cs` bytes).
+fn set_solid(opts: &mut WriteOptions, level: Option<LzmsLevel>, cs: u32) -> Res<()> {
     opts.solid = true;
+    opts.solid_chunk_size = cs;
     opts.solid_compressor = Some(
         wim::write::lzms_factory(cs, level.unwrap_or_default())
             .ok_or("no LZMS compressor for solid chunks")?,
@@ -250,6 +314,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
         return Err("--dest-name/--dest-description need a single image, not all".into());
     }
     let fixed = super::wim::fixed_time(a.deterministic)?;
+    let solid_cs = solid_chunk_size(a.solid_chunk_size, a.solid)?;
     let sh = src.header();
     let src_ctype = sh.compression().map_err(|e| e.in_file(src.path()))?;
     let appending = a.dest.exists();
@@ -298,7 +363,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
             ..Default::default()
         };
         if a.solid {
-            set_solid(&mut opts, codec.lzms_level)?;
+            set_solid(&mut opts, codec.lzms_level, solid_cs)?;
         }
         WimWriter::append_to(&a.dest, opts)?
     } else {
@@ -332,7 +397,7 @@ pub fn export(a: ExportArgs) -> CmdResult {
         };
         let mut opts = new_wim_options(&codec, cs, a.threads, a.check)?;
         if a.solid {
-            set_solid(&mut opts, codec.lzms_level)?;
+            set_solid(&mut opts, codec.lzms_level, solid_cs)?;
         }
         opts.fixed_time = fixed;
         opts.rp_fix = sh.flags & hdr_flags::RP_FIX != 0;
@@ -467,8 +532,10 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
         None => DEFAULT_CHUNK_SIZE,
     };
     let mut opts = new_wim_options(&codec, cs, a.threads, a.check || h.has_integrity())?;
-    if a.solid || (!a.no_solid && src.has_solid_resources()) {
-        set_solid(&mut opts, codec.lzms_level)?;
+    let solid = a.solid || (!a.no_solid && src.has_solid_resources());
+    let solid_cs = solid_chunk_size(a.solid_chunk_size, solid)?;
+    if solid {
+        set_solid(&mut opts, codec.lzms_level, solid_cs)?;
     }
     opts.rp_fix = h.flags & hdr_flags::RP_FIX != 0;
     // A pipable WIM stays pipable, as with wimlib-imagex optimize.
@@ -496,4 +563,22 @@ pub fn optimize(a: OptimizeArgs) -> CmdResult {
         s.recompressed
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("32768"), Ok(32768));
+        assert_eq!(parse_size("32K"), Ok(32768));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("4G").is_err());
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12X").is_err());
+    }
 }
