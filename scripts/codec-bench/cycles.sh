@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Companion to run.sh for busy machines: compares user-mode CPU cycles per
-# decode pass (perf stat cycles:u), which time-slicing does not inflate the
-# way wall or CPU time can. For each chunk dump, both harnesses run with 1
-# and with 5 passes; (cycles(5) - cycles(1)) / 4 is one pass. Best of ROUNDS.
+# Companion to run.sh for busy machines: compares user-mode CPU cycles and
+# retired instructions per decode pass (perf stat cycles:u,instructions:u),
+# which time-slicing does not inflate the way wall or CPU time can (the
+# instruction count does not depend on load at all; cycles still move with
+# cache pressure from other processes). For each chunk dump, both harnesses
+# run with 1 and with 5 passes; (count(5) - count(1)) / 4 is one pass. Best
+# of ROUNDS for each counter.
 #
 #   scripts/codec-bench/cycles.sh DUMP.chunks...
 #
@@ -18,21 +21,31 @@ theirs=$work/wimlib_codec_bench
 rounds=${ROUNDS:-3}
 cpu=${CODEC_BENCH_CPU:-0}
 
-cyc() {
-    perf stat -x, -e cycles:u taskset -c "$cpu" "$@" 2>&1 >/dev/null | grep cycles | cut -d, -f1
+# "CYCLES INSTRUCTIONS" of one run
+cnt() {
+    perf stat -x, -e cycles:u,instructions:u taskset -c "$cpu" "$@" 2>&1 >/dev/null |
+        awk -F, '/cycles/ { c = $1 } /instructions/ { i = $1 } END { print c, i }'
 }
+# one pass of "$@" (which takes the pass count last): "CYCLES INSTRUCTIONS"
+pass() {
+    local c1 i1 c5 i5
+    read -r c1 i1 < <(cnt "$@" 1)
+    read -r c5 i5 < <(cnt "$@" 5)
+    echo $(( (c5 - c1) / 4 )) $(( (i5 - i1) / 4 ))
+}
+min() { if [ -z "$1" ] || [ "$2" -lt "$1" ]; then echo "$2"; else echo "$1"; fi; }
 
-printf '%-32s %14s %14s %7s\n' dump ours_cycles wimlib_cycles ratio
+printf '%-24s %14s %14s %7s %14s %14s %7s\n' dump ours_cycles wimlib_cycles ratio ours_instr wimlib_instr ratio
 for d in "$@"; do
-    bo=
-    bt=
+    boc= bti= boi= btc=
     for _ in $(seq "$rounds"); do
-        o=$(( ($(cyc "$ours" run "$d" 5) - $(cyc "$ours" run "$d" 1)) / 4 ))
-        t=$(( ($(cyc "$theirs" "$d" 5) - $(cyc "$theirs" "$d" 1)) / 4 ))
-        if [ -z "$bo" ] || [ "$o" -lt "$bo" ]; then bo=$o; fi
-        if [ -z "$bt" ] || [ "$t" -lt "$bt" ]; then bt=$t; fi
+        read -r oc oi < <(pass "$ours" run "$d")
+        read -r tc ti < <(pass "$theirs" "$d")
+        boc=$(min "$boc" "$oc"); boi=$(min "$boi" "$oi")
+        btc=$(min "$btc" "$tc"); bti=$(min "$bti" "$ti")
     done
-    # ratio > 1: ours needs fewer cycles (is faster) than wimlib.
-    printf '%-32s %14s %14s %7s\n' "$(basename "$d")" "$bo" "$bt" \
-        "$(awk -v a="$bt" -v b="$bo" 'BEGIN { printf "%.3f", a / b }')"
+    # ratios > 1: ours needs fewer cycles / instructions than wimlib.
+    printf '%-24s %14s %14s %7s %14s %14s %7s\n' "$(basename "$d")" "$boc" "$btc" \
+        "$(awk -v a="$btc" -v b="$boc" 'BEGIN { printf "%.3f", a / b }')" "$boi" "$bti" \
+        "$(awk -v a="$bti" -v b="$boi" 'BEGIN { printf "%.3f", a / b }')"
 done
