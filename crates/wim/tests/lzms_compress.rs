@@ -132,6 +132,57 @@ fn a_large_solid_sized_chunk_round_trips() {
     assert!(len < alone + 5_000, "{len} vs {alone}");
 }
 
+/// Tables of little-endian counters: each record differs from the one a
+/// stride back by a constant, which only delta matches capture (the
+/// bytes themselves rarely repeat).
+fn counter_table(records: usize, stride: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed | 1);
+    let mut v = Vec::with_capacity(records * stride);
+    let steps: Vec<u32> = (0..stride / 4)
+        .map(|_| 1 + (r.next() % 5000) as u32)
+        .collect();
+    let mut vals: Vec<u32> = (0..stride / 4).map(|_| r.next() as u32).collect();
+    for i in 0..records {
+        for (k, x) in vals.iter_mut().enumerate() {
+            v.extend_from_slice(&x.to_le_bytes());
+            *x = x.wrapping_add(steps[k]);
+        }
+        // Now and then a record breaks the pattern.
+        if i % 97 == 0 {
+            let at = v.len() - 1 - (r.next() % stride as u64) as usize;
+            v[at] ^= 0x5a;
+        }
+    }
+    v
+}
+
+fn compressed_len(data: &[u8], level: Level, delta: bool) -> usize {
+    let mut c = LzmsCompressor::new(data.len(), level).unwrap();
+    c.set_delta_matches(delta);
+    let mut out = Vec::new();
+    let len = c.compress(data, &mut out).expect("table shrinks");
+    let mut d = LzmsDecompressor::new(data.len()).unwrap();
+    let mut back = vec![0u8; data.len()];
+    d.decompress(&out, &mut back).unwrap();
+    assert!(back == data, "round trip differs");
+    len
+}
+
+#[test]
+fn delta_matches_shrink_counter_tables() {
+    for (stride, seed) in [(4usize, 3u64), (8, 4), (16, 5)] {
+        let data = counter_table(50_000, stride, seed);
+        for level in [Level::Fast, Level::Thorough] {
+            let with = compressed_len(&data, level, true);
+            let without = compressed_len(&data, level, false);
+            assert!(
+                with * 10 < without * 7,
+                "stride {stride} {level:?}: {with} with delta matches, {without} without"
+            );
+        }
+    }
+}
+
 #[test]
 fn output_depends_only_on_the_chunk() {
     let a = x86ish(200_000, 5);
@@ -198,6 +249,23 @@ proptest! {
         d.truncate(cs);
         let level = if thorough { Level::Thorough } else { Level::Fast };
         round_trip(&d, cs.max(1), level);
+    }
+
+    /// Counter tables at several strides with noise and plain runs in
+    /// between (delta matches, explicit and repeated) round trip.
+    #[test]
+    fn delta_friendly_chunks_round_trip(
+        parts in proptest::collection::vec((0usize..6, 1usize..400, any::<u64>(), 0usize..50), 1..20),
+        thorough in any::<bool>(),
+    ) {
+        let mut d = Vec::new();
+        for (p, records, seed, noise) in parts {
+            d.extend_from_slice(&counter_table(records, 4 << (p % 3), seed));
+            let mut r = Rng(seed | 1);
+            d.extend((0..noise).map(|_| r.next() as u8));
+        }
+        let level = if thorough { Level::Thorough } else { Level::Fast };
+        round_trip(&d, d.len().max(1), level);
     }
 
     /// Arbitrary bytes never break the round trip.

@@ -36,7 +36,7 @@ pub(crate) const MAX_CHUNK_SIZE: usize = 1 << 30;
 
 pub(crate) const NUM_LITERAL_SYMS: usize = 256;
 pub(crate) const NUM_LENGTH_SYMS: usize = 54;
-const NUM_POWER_SYMS: usize = 8;
+pub(crate) const NUM_POWER_SYMS: usize = 8;
 pub(crate) const MAX_OFFSET_SYMS: usize = 799;
 
 /// Codewords never exceed this many bits.
