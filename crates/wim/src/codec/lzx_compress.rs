@@ -388,7 +388,13 @@ impl LzxCompressor {
                 num_main: NUM_CHARS + 8 * slots,
                 max_off: (1usize << order) - 3,
                 buf: Vec::with_capacity(max_chunk_size),
-                opt: near_optimal::State::new(max_chunk_size),
+                // The fast level never runs the path search: keep its
+                // state minimal so making a compressor stays cheap.
+                opt: near_optimal::State::new(if level == Level::Fast {
+                    0
+                } else {
+                    max_chunk_size
+                }),
                 seqs: Vec::new(),
                 freqs: Freqs::new(),
                 codes: Codes::new(),

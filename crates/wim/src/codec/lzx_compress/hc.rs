@@ -16,7 +16,6 @@ use super::{
 
 const HASH3_BITS: u32 = 14;
 const HASH4_BITS: u32 = 15;
-const NONE: u32 = u32::MAX;
 
 pub(crate) struct HcFinder {
     /// Latest position of each 3-byte hash (length-3 matches only).
@@ -24,21 +23,41 @@ pub(crate) struct HcFinder {
     /// Latest position of each 4-byte hash, chained through `prev`.
     head: Vec<u32>,
     prev: Vec<u32>,
+    /// Positions are stored as `base + i`: entries below `base` belong to
+    /// earlier chunks and count as empty, so a new chunk needs no clearing
+    /// of the tables (0 is never a valid stamp).
+    base: u32,
+    /// `base` of the next chunk.
+    next_base: u32,
+    max_chunk: usize,
 }
 
 impl HcFinder {
     pub(crate) fn new(max_chunk: usize) -> Self {
         HcFinder {
-            head3: vec![NONE; 1 << HASH3_BITS],
-            head: vec![NONE; 1 << HASH4_BITS],
-            prev: vec![NONE; max_chunk],
+            head3: vec![0; 1 << HASH3_BITS],
+            head: vec![0; 1 << HASH4_BITS],
+            prev: vec![0; max_chunk],
+            base: 1,
+            next_base: 1,
+            max_chunk,
         }
     }
 
-    /// Forget all positions (start of a chunk).
-    pub(crate) fn reset(&mut self) {
-        self.head3.fill(NONE);
-        self.head.fill(NONE);
+    /// Forget all positions (start of a chunk of `n` bytes).
+    pub(crate) fn reset(&mut self, n: usize) {
+        let n = n.min(self.max_chunk) as u32;
+        match self.next_base.checked_add(n) {
+            Some(_) => self.base = self.next_base,
+            None => {
+                // Stamps would wrap: clear once every ~4 GiB of input.
+                self.head3.fill(0);
+                self.head.fill(0);
+                self.prev.fill(0);
+                self.base = 1;
+            }
+        }
+        self.next_base = self.base + n;
     }
 
     #[inline(always)]
@@ -55,10 +74,11 @@ impl HcFinder {
     #[inline(always)]
     fn insert(&mut self, d: &[u8], i: usize) {
         let v = load_u32(d, i);
-        self.head3[Self::hash3(v)] = i as u32;
+        let stamp = self.base + i as u32;
+        self.head3[Self::hash3(v)] = stamp;
         let h = Self::hash4(v);
         self.prev[i] = self.head[h];
-        self.head[h] = i as u32;
+        self.head[h] = stamp;
     }
 
     /// Longest match at `i` (not yet inserted) up to `max_len`, offsets at
@@ -81,8 +101,8 @@ impl HcFinder {
         }
         let first = load_u32(d, i);
         let c3 = self.head3[Self::hash3(first)];
-        if c3 != NONE {
-            let c = c3 as usize;
+        if c3 >= self.base {
+            let c = (c3 - self.base) as usize;
             if c < i && i - c <= max_off && load_u32(d, c) & 0xFF_FFFF == first & 0xFF_FFFF {
                 best = (3, i - c);
             }
@@ -90,8 +110,8 @@ impl HcFinder {
         let mut cand = self.head[Self::hash4(first)];
         let mut left = depth;
         let dp = d.as_ptr();
-        while cand != NONE && left > 0 {
-            let c = cand as usize;
+        while cand >= self.base && left > 0 {
+            let c = (cand - self.base) as usize;
             // Chains hold earlier positions of this chunk only.
             if c >= i || i - c > max_off {
                 break;
@@ -146,7 +166,14 @@ fn rep_bits(len: usize, r: usize) -> i32 {
 /// Best candidate at `i`: `(gain, len, adj)` with adj the recent index
 /// (0..=2) or offset + 2; gain <= 0 means "take a literal".
 #[inline(always)]
-fn best_at(core: &Core, f: &HcFinder, i: usize, rec: &[u32; 3], n: usize) -> (i32, usize, u32) {
+fn best_at(
+    core: &Core,
+    f: &HcFinder,
+    i: usize,
+    rec: &[u32; 3],
+    n: usize,
+    depth: u32,
+) -> (i32, usize, u32) {
     let d = &core.buf[..];
     let max_len = (n - i).min(MAX_MATCH);
     let nice = core.params.nice.min(max_len);
@@ -167,7 +194,7 @@ fn best_at(core: &Core, f: &HcFinder, i: usize, rec: &[u32; 3], n: usize) -> (i3
     if best.1 >= nice {
         return best;
     }
-    let (len, off) = f.longest(d, i, max_len, nice, core.params.depth, core.max_off);
+    let (len, off) = f.longest(d, i, max_len, nice, depth, core.max_off);
     if len >= 3 && !rec.contains(&(off as u32)) {
         let g = gain(len, explicit_bits(len, off));
         if g > best.0 {
@@ -181,7 +208,10 @@ fn best_at(core: &Core, f: &HcFinder, i: usize, rec: &[u32; 3], n: usize) -> (i3
 /// already exceeds the input.
 pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>) -> bool {
     let n = core.buf.len();
-    f.reset();
+    f.reset(n);
+    let depth = core.params.depth;
+    // The lazy look one position ahead searches half as deep.
+    let lazy_depth = (depth / 2).max(1);
     let mut rec = [1u32; 3];
     let mut start = 0usize;
     let mut i = 0usize;
@@ -191,7 +221,7 @@ pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>)
         core.seqs.clear();
         let mut lit_start = i;
         while i < end {
-            let mut cur = best_at(core, f, i, &rec, end);
+            let mut cur = best_at(core, f, i, &rec, end, depth);
             if i + 4 <= n {
                 f.insert(&core.buf, i);
             }
@@ -202,7 +232,7 @@ pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>)
             }
             // Lazy step: a literal now, a better match next?
             while cur.1 < core.params.nice && i + 1 < end {
-                let next = best_at(core, f, i + 1, &rec, end);
+                let next = best_at(core, f, i + 1, &rec, end, lazy_depth);
                 if next.0 > cur.0 + 6 {
                     core.freqs.main[core.buf[i] as usize] += 1;
                     i += 1;
@@ -240,10 +270,8 @@ pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>)
                 main_sym: sym as u16,
                 adj,
             });
-            for j in i + 1..i + len {
-                if j + 4 <= n {
-                    f.insert(&core.buf, j);
-                }
+            for j in i + 1..(i + len).min(n.saturating_sub(3)) {
+                f.insert(&core.buf, j);
             }
             i += len;
             lit_start = i;
@@ -259,4 +287,37 @@ pub(crate) fn compress(core: &mut Core, f: &mut HcFinder, w: &mut BitWriter<'_>)
         start = i;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_hide_earlier_chunks_and_wrap_by_clearing() {
+        let d: Vec<u8> = b"abcdabcdabcdabcd".repeat(4);
+        let mut f = HcFinder::new(64);
+        f.reset(d.len());
+        for i in 0..8 {
+            f.insert(&d, i);
+        }
+        assert_eq!(f.longest(&d, 8, 32, 32, 8, 60), (32, 4));
+        // A new chunk sees nothing of the previous one.
+        f.reset(d.len());
+        assert_eq!(f.longest(&d, 8, 32, 32, 8, 60), (0, 0));
+        // Near the end of the stamp range the tables are cleared instead.
+        f.next_base = u32::MAX - 10;
+        f.reset(d.len());
+        assert_eq!(f.base, 1);
+        assert!(f
+            .head
+            .iter()
+            .chain(&f.head3)
+            .chain(&f.prev)
+            .all(|&s| s == 0));
+        for i in 0..8 {
+            f.insert(&d, i);
+        }
+        assert_eq!(f.longest(&d, 8, 32, 32, 8, 60), (32, 4));
+    }
 }
