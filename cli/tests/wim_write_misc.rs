@@ -350,3 +350,113 @@ fn solid_chunk_sizes_verify_and_apply_with_wimlib() {
         assert!(!bad.exists());
     }
 }
+
+/// `--config FILE` (wimlib's format, UTF-8 and UTF-16LE) leaves out the
+/// same paths as `wimlib-imagex capture --config` (same `dir` listing);
+/// without it both leave out the default list (`/pagefile.sys`…);
+/// `--no-default-excludes` keeps everything.
+#[test]
+fn capture_config_excludes_like_wimlib() {
+    if !tools(&["wimlib-imagex"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let src = d.join("src");
+    for dir in [
+        "logs/keep",
+        "logs/old",
+        "Windows/CSC",
+        "data/sub",
+        "System Volume Information",
+    ] {
+        fs::create_dir_all(src.join(dir)).unwrap();
+    }
+    for f in [
+        "pagefile.sys",
+        "hiberfil.sys",
+        "data/pagefile.sys",
+        "logs/a.log",
+        "logs/keep/b.log",
+        "logs/old/c.txt",
+        "data/x.tmp",
+        "data/sub/important.tmp",
+        "data/sub/y.tmp",
+        "data/readme",
+        "Windows/CSC/cache",
+        "System Volume Information/tracking",
+        "notes.bak",
+    ] {
+        fs::write(src.join(f), f).unwrap();
+    }
+    set_tree_mtimes(&src, 1_650_000_000);
+    let config = "; our exclusions\n[ExclusionList]\n\\logs\n*.tmp\n\"/notes.bak\"\n\
+                  # exceptions\n[ExclusionException]\n\\logs\\keep\nimportant.tmp\n";
+    let utf8 = d.join("config.ini");
+    fs::write(&utf8, config).unwrap();
+    let utf16 = d.join("config16.ini");
+    let mut b = vec![0xFF, 0xFE];
+    b.extend(
+        config
+            .replace('\n', "\r\n")
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes()),
+    );
+    fs::write(&utf16, b).unwrap();
+    let listing = |wim: &Path| -> Vec<String> {
+        let mut v: Vec<String> = ok(Command::new("wimlib-imagex").arg("dir").arg(wim).arg("1"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let wimlib_cap = |wim: &Path, extra: Option<&Path>| {
+        let mut c = Command::new("wimlib-imagex");
+        c.arg("capture").arg(&src).arg(wim).arg("img");
+        if let Some(cfg) = extra {
+            c.arg(format!("--config={}", cfg.display()));
+        }
+        ok(&mut c);
+    };
+    // With the configuration.
+    let theirs = d.join("theirs.wim");
+    wimlib_cap(&theirs, Some(&utf8));
+    let expected = listing(&theirs);
+    assert!(
+        expected.iter().any(|l| l == "/logs/keep/b.log"),
+        "{expected:?}"
+    );
+    assert!(!expected.iter().any(|l| l == "/logs/a.log"), "{expected:?}");
+    for cfg in [&utf8, &utf16] {
+        let ours = d.join("ours.wim");
+        support::capture_ok(&src, &ours, &["--config", s(cfg)]);
+        assert_eq!(listing(&ours), expected, "{}", cfg.display());
+        wimlib_verify(&ours, None);
+        fs::remove_file(&ours).unwrap();
+    }
+    // Defaults.
+    let theirs_def = d.join("theirs-default.wim");
+    wimlib_cap(&theirs_def, None);
+    let ours_def = d.join("ours-default.wim");
+    support::capture_ok(&src, &ours_def, &[]);
+    let def = listing(&ours_def);
+    assert_eq!(def, listing(&theirs_def));
+    assert!(!def.iter().any(|l| l == "/pagefile.sys"), "{def:?}");
+    assert!(def.iter().any(|l| l == "/data/pagefile.sys"), "{def:?}");
+    // Everything.
+    let all = d.join("all.wim");
+    support::capture_ok(&src, &all, &["--no-default-excludes"]);
+    let everything = listing(&all);
+    assert!(everything.iter().any(|l| l == "/pagefile.sys"));
+    assert!(everything
+        .iter()
+        .any(|l| l == "/System Volume Information/tracking"));
+    // A bad pattern is an error naming the file and line; nothing written.
+    let bad = d.join("bad.ini");
+    fs::write(&bad, "[ExclusionList]\nlogs/a.log\n").unwrap();
+    let out_wim = d.join("bad.wim");
+    let err = wf_fails(&["wim", "capture", s(&src), s(&out_wim), "--config", s(&bad)]);
+    assert!(err.contains("bad.ini:2"), "{err}");
+    assert!(!out_wim.exists());
+}

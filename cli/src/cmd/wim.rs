@@ -145,6 +145,14 @@ pub struct CaptureArgs {
     /// Chunk size of the solid resources (default 64M; K/M/G suffixes).
     #[arg(long, value_name = "SIZE", value_parser = super::wim_edit::parse_size)]
     solid_chunk_size: Option<u32>,
+    /// Capture configuration (wimlib's format: [ExclusionList] and
+    /// [ExclusionException] globs) used instead of the default exclusions
+    /// (\pagefile.sys, \hiberfil.sys, \System Volume Information…).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Capture everything: no default exclusions (like an empty --config).
+    #[arg(long, conflicts_with = "config")]
+    no_default_excludes: bool,
 }
 
 pub fn run(cmd: WimCommand, ctx: &Context) -> CmdResult {
@@ -553,6 +561,14 @@ fn capture_cmd(
             );
         }
     }
+    let config = std::sync::Arc::new(match &a.config {
+        Some(path) => wim::write::CaptureConfig::load(path)?,
+        None if a.no_default_excludes => wim::write::CaptureConfig::default(),
+        None => wim::write::CaptureConfig::windows_default(),
+    });
+    for w in &config.warnings {
+        eprintln!("wimforge: warning: {w}");
+    }
     let fixed = fixed_time(a.deterministic)?;
     let solid_cs = super::wim_edit::solid_chunk_size(a.solid_chunk_size, a.solid)?;
     let opts = WriteOptions {
@@ -598,10 +614,11 @@ fn capture_cmd(
             &CaptureOptions {
                 deterministic: fixed.is_some(),
                 rp_fix: w.rp_fix(),
+                config: Some(config),
             },
         )?
     } else {
-        super::wim_ntfs_capture::scan(src, a.partition)?
+        super::wim_ntfs_capture::scan(src, a.partition, Some(config))?
     };
     for w in &warnings {
         eprintln!("wimforge: warning: {w}");

@@ -12,7 +12,14 @@ type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
 /// Build the image tree of the volume in `src` (file data is read from
 /// the volume while the WIM is written). Returns the tree and warnings.
-pub fn scan(src: &Path, partition: Option<u32>) -> Result<(ImageTree, Vec<String>), BoxErr> {
+///
+/// `config`: paths left out instead of the default exclusions (matched
+/// ignoring case, as on NTFS).
+pub fn scan(
+    src: &Path,
+    partition: Option<u32>,
+    config: Option<Arc<wim::write::CaptureConfig>>,
+) -> Result<(ImageTree, Vec<String>), BoxErr> {
     let dev = super::ntfs::open_read(src, partition)?;
     let vol = Volume::open(dev).map_err(|e| {
         format!(
@@ -32,7 +39,15 @@ pub fn scan(src: &Path, partition: Option<u32>) -> Result<(ImageTree, Vec<String
         Some(p) => format!("{} partition {p}", src.display()),
         None => src.display().to_string(),
     };
-    let (tree, stats) =
-        ntfs_inject::wim_capture::capture(Arc::new(vol), &label, &Default::default())?;
+    let opts = ntfs_inject::wim_capture::CaptureOptions {
+        config: config.map(|c| {
+            Arc::new(wim::write::CaptureConfig {
+                ignore_case: true,
+                ..(*c).clone()
+            })
+        }),
+        ..Default::default()
+    };
+    let (tree, stats) = ntfs_inject::wim_capture::capture(Arc::new(vol), &label, &opts)?;
     Ok((tree, stats.warnings))
 }

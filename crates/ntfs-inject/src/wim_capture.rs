@@ -80,12 +80,17 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
 pub struct CaptureOptions {
     /// Leave out [`DEFAULT_EXCLUDES`] (as wimlib does without `--config`).
     pub default_excludes: bool,
+    /// A capture configuration used instead of [`DEFAULT_EXCLUDES`] (its
+    /// exclusions and exceptions; names compared as its `ignore_case`
+    /// says).
+    pub config: Option<Arc<wim::write::CaptureConfig>>,
 }
 
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
             default_excludes: true,
+            config: None,
         }
     }
 }
@@ -136,11 +141,16 @@ pub fn capture<D: BlockDev + 'static>(
                 ))
             })?;
             let path = format!("{dpath}/{name}");
-            if opts.default_excludes
-                && DEFAULT_EXCLUDES
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(&path))
-            {
+            let excluded = match &opts.config {
+                Some(c) => c.excludes(&path),
+                None => {
+                    opts.default_excludes
+                        && DEFAULT_EXCLUDES
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(&path))
+                }
+            };
+            if excluded {
                 continue;
             }
             // A name valid in both namespaces is its own short name (as

@@ -69,6 +69,7 @@ fn capture(src: &Path, wim: &Path, opts: WriteOptions, name: &str) {
         &CaptureOptions {
             deterministic: opts.fixed_time.is_some(),
             rp_fix: opts.rp_fix,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -18,6 +18,7 @@
 //! does by comparing each leading directory of the target with the root's
 //! (device, inode).
 
+use super::capture_config::CaptureConfig;
 use super::metadata::{ImageTree, NewInode, NewStream};
 use super::resource::BlobSource;
 use super::unix_to_filetime;
@@ -30,7 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Options of a directory scan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CaptureOptions {
     /// Record mtime as the last access time, so captures of an unchanged
     /// tree are byte-identical.
@@ -41,6 +42,10 @@ pub struct CaptureOptions {
     /// image) and marked fixed, so extraction re-roots it at the
     /// destination. The WIM's header should then carry `RP_FIX`.
     pub rp_fix: bool,
+    /// Paths left out (none when `None`; wimlib-imagex's default is
+    /// [`CaptureConfig::windows_default`]). A directory left out is not
+    /// read.
+    pub config: Option<Arc<CaptureConfig>>,
 }
 
 /// Largest reparse data a reparse point may hold (the 16 KiB buffer limit
@@ -138,9 +143,11 @@ pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<St
         hard_links: HashMap::new(),
         warnings: Vec::new(),
     };
-    // Explicit stack: deep trees cannot overflow ours.
-    let mut stack = vec![(root.to_path_buf(), 0u32)];
-    while let Some((dir, parent)) = stack.pop() {
+    // Explicit stack: deep trees cannot overflow ours. Each directory
+    // with its dentry and its path in the image (`/a/b`, empty for the
+    // root).
+    let mut stack = vec![(root.to_path_buf(), 0u32, String::new())];
+    while let Some((dir, parent, dir_rel)) = stack.pop() {
         let mut names = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             names.push(e.map_err(|e| Error::io(&dir, e))?.file_name());
@@ -154,8 +161,12 @@ pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<St
                     path.display()
                 ))
             })?;
+            let rel = format!("{dir_rel}/{name}");
+            if opts.config.as_ref().is_some_and(|c| c.excludes(&rel)) {
+                continue;
+            }
             if let Some(d) = s.entry(&path, name.to_string(), parent)? {
-                stack.push((path, d));
+                stack.push((path, d, rel));
             }
         }
     }

@@ -14,6 +14,7 @@
 
 pub mod blob_table;
 pub mod capture;
+pub mod capture_config;
 pub mod header;
 pub mod integrity;
 pub mod metadata;
@@ -30,6 +31,7 @@ pub use crate::codec::lzx_compress;
 pub use crate::codec::xpress_compress;
 
 pub use capture::{scan_dir, CaptureOptions};
+pub use capture_config::CaptureConfig;
 pub use metadata::{ImageTree, NewDentry, NewInode, NewStream};
 pub use resource::{BlobReader, BlobSource, Compressor, CompressorFactory};
 pub use writer::{ExportNames, WimWriter, WriteOptions, WriteSummary};
