@@ -63,17 +63,9 @@ pub struct CaptureStats {
 
 /// Paths wimlib's default capture configuration leaves out (its
 /// `[ExclusionList]`): volume housekeeping, not user data. Compared
-/// case-insensitively from the volume root.
-pub const DEFAULT_EXCLUDES: &[&str] = &[
-    "/$ntfs.log",
-    "/hiberfil.sys",
-    "/pagefile.sys",
-    "/swapfile.sys",
-    "/System Volume Information",
-    "/RECYCLER",
-    "/$RECYCLE.BIN",
-    "/Windows/CSC",
-];
+/// case-insensitively from the volume root here. One list with directory
+/// captures: [`wim::write::capture_config::WINDOWS_DEFAULT_EXCLUSIONS`].
+pub use wim::write::capture_config::WINDOWS_DEFAULT_EXCLUSIONS as DEFAULT_EXCLUDES;
 
 /// Options of a volume capture.
 #[derive(Debug, Clone)]
