@@ -480,7 +480,7 @@ impl<D: BlockDev> VolumeWriter<D> {
                 // fit the volume fails here, before any size arithmetic.
                 if s.size > total_clusters * cs {
                     return Err(Error::Unsupported(format!(
-                        "node {i}: stream {:?} of {} bytes does not fit a volume of {} bytes",
+                        "node {i}: stream {:?} of {} bytes does not fit: the volume is too small ({} bytes)",
                         s.name,
                         s.size,
                         total_clusters * cs
