@@ -338,6 +338,7 @@ fn generated_wims(tmp: &Path) -> Vec<(String, Vec<u8>)> {
                 &CaptureOptions {
                     deterministic: true,
                     rp_fix: false,
+                    config: None,
                 },
             )?;
             let mut w = WimWriter::create(&p, opts)?;
@@ -347,6 +348,7 @@ fn generated_wims(tmp: &Path) -> Vec<(String, Vec<u8>)> {
                 &CaptureOptions {
                     deterministic: true,
                     rp_fix: false,
+                    config: None,
                 },
             )?;
             w.add_image(tree, "two", None)?;
