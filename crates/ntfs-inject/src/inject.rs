@@ -556,21 +556,7 @@ impl<D: BlockDev> Injector<D> {
             let mut recs = pl.records.into_iter();
             attrs = recs.next().expect("base record");
             attrs.push(list_attr);
-            for (j, ra) in recs.enumerate() {
-                let m = mrefs[j + 1];
-                let x = m & 0xFFFF_FFFF_FFFF;
-                let mut raw = RecordBuilder {
-                    number: x,
-                    seq: (m >> 48) as u16,
-                    flags: record_flags::IN_USE,
-                    link_count: 0,
-                    attrs: ra,
-                    base: mrefs[0],
-                }
-                .encode()?;
-                crate::fixup::unprotect(&mut raw, 0, "FILE record")?;
-                self.put_record(x, raw)?;
-            }
+            self.put_extension_records(recs, &mrefs)?;
         }
         let rb = RecordBuilder {
             number: n,
@@ -899,6 +885,17 @@ impl<D: BlockDev> Injector<D> {
         let mut recs = pl.records.into_iter();
         *attrs = recs.next().expect("base record");
         attrs.push(list_attr);
+        self.put_extension_records(recs, &mrefs)
+    }
+
+    /// Write the extension records of a file whose base record is
+    /// `mrefs[0]`: record `j` of `recs` goes to `mrefs[j + 1]` (number and
+    /// sequence number from the reference).
+    fn put_extension_records(
+        &self,
+        recs: impl Iterator<Item = Vec<AttrSpec>>,
+        mrefs: &[u64],
+    ) -> Result<()> {
         for (j, ra) in recs.enumerate() {
             let m = mrefs[j + 1];
             let x = m & 0xFFFF_FFFF_FFFF;
