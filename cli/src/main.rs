@@ -86,7 +86,12 @@ fn main() -> ExitCode {
             let mut msg = format!("wimforge: error: {e}");
             let mut src = e.source();
             while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
+                // Errors that name their path repeat their source's text
+                // (`PATH: SOURCE`); print it once.
+                let text = s.to_string();
+                if !msg.ends_with(&text) {
+                    msg.push_str(&format!(": {text}"));
+                }
                 src = s.source();
             }
             eprintln!("{msg}");
