@@ -79,6 +79,20 @@ pub enum WimCommand {
     /// Capture a directory, or an NTFS volume (raw volume image; disk
     /// image or VHDX with --partition), as a new WIM (replaces WIM when
     /// complete).
+    ///
+    /// Unusual input in a directory: entries that cannot be read (no
+    /// permission, a name that is not valid UTF-8, a host path longer than
+    /// 4095 bytes) fail the capture, all listed in one error, and nothing
+    /// is written. FIFOs, sockets and device nodes are skipped with a
+    /// warning (never opened). Names Windows cannot hold (holding
+    /// \ : * ? " < > | or control characters, ending in a dot or space,
+    /// reserved device names such as CON, NUL, COM1, LPT1.txt, over 255
+    /// UTF-16 units) and names differing only in case are captured with a
+    /// warning: applying such an image on Windows fails for them. Symbolic
+    /// links are stored as links (dangling, looping or pointing outside
+    /// the tree alike), never followed. A file that changes size, is
+    /// replaced or disappears while being captured fails the capture. On
+    /// any failure the destination is left as it was.
     Capture {
         src: PathBuf,
         wim: PathBuf,
@@ -94,6 +108,9 @@ pub enum WimCommand {
         chunk_size: Option<u32>,
     },
     /// Add a directory or an NTFS volume as a new image of an existing WIM.
+    ///
+    /// Unusual input is handled as by `wim capture` (see its --help); on
+    /// any failure the WIM is left unchanged.
     Append {
         src: PathBuf,
         wim: PathBuf,
@@ -623,6 +640,7 @@ fn capture_cmd(
     for w in &warnings {
         eprintln!("wimforge: warning: {w}");
     }
+    let scan_warnings = warnings.len();
     let index = w.add_image(tree, &name, a.description.as_deref())?;
     if a.boot {
         w.set_boot_index(index)?;
@@ -640,5 +658,12 @@ fn capture_cmd(
         s.deduplicated,
         s.file_size
     );
+    let n = scan_warnings + s.warnings.len();
+    if n > 0 {
+        eprintln!(
+            "wimforge: {n} warning{} (listed above)",
+            if n == 1 { "" } else { "s" }
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -73,7 +73,13 @@ fn capture(src: &Path, wim: &Path, opts: WriteOptions, name: &str) {
         },
     )
     .unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    // Random names often hold characters Windows forbids: those are
+    // captured with a warning; nothing else may warn.
+    let others: Vec<&String> = warnings
+        .iter()
+        .filter(|w| !w.contains("Windows cannot apply it") && !w.contains("only in case"))
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
     let mut w = WimWriter::create(wim, opts).unwrap();
     w.add_image(tree, name, None).unwrap();
     w.finish().unwrap();

@@ -25,6 +25,7 @@ use super::unix_to_filetime;
 use crate::error::{Error, Result};
 use crate::format::{attr, reparse};
 use crate::read::dentry::StreamKind;
+use crate::read::image::MAX_DEPTH;
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -116,11 +117,74 @@ struct Scan<'a> {
     tree: ImageTree,
     hard_links: HashMap<(u64, u64), u32>,
     warnings: Vec<String>,
+    /// Entries that could not be read; the scan goes on to find them all,
+    /// then fails listing them.
+    errors: Vec<String>,
+}
+
+/// Most unreadable entries a scan error lists (the rest are counted).
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// Characters Windows does not allow in a file name (besides the control
+/// characters 0x01–0x1F): "Naming Files, Paths, and Namespaces", Win32 docs.
+const WINDOWS_FORBIDDEN: &[char] = &['\\', ':', '*', '?', '"', '<', '>', '|'];
+
+/// Why Windows (Win32) cannot create a file named `name`, or `None` when
+/// it can. The WIM format stores any UTF-16 name, so such names are
+/// captured (with a warning, as wimlib does); applying the image on
+/// Windows would fail or skip them. Rules: no `\ : * ? " < > |`, no
+/// control characters, no trailing dot or space, not a reserved device
+/// name (`CON`, `PRN`, `AUX`, `NUL`, `COM1`–`COM9`, `LPT1`–`LPT9`, also
+/// with an extension), at most 255 UTF-16 units.
+pub fn windows_name_problem(name: &str) -> Option<String> {
+    if let Some(c) = name.chars().find(|c| WINDOWS_FORBIDDEN.contains(c)) {
+        return Some(format!(
+            "holds {c:?}, which Windows does not allow in a name"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| (*c as u32) < 0x20) {
+        return Some(format!(
+            "holds the control character U+{:04X}, which Windows does not allow in a name",
+            c as u32
+        ));
+    }
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Some("ends with a dot or a space, which Windows strips".into());
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    let reserved = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (upper.len() == 4
+            && (upper.starts_with("COM") || upper.starts_with("LPT"))
+            && matches!(upper.as_bytes()[3], b'1'..=b'9'));
+    if reserved {
+        return Some(format!("{stem:?} is a reserved device name on Windows"));
+    }
+    let units = name.encode_utf16().count();
+    if units > 255 {
+        return Some(format!("is {units} UTF-16 units long; Windows allows 255"));
+    }
+    None
 }
 
 /// Scan the directory `root` into a tree whose file streams read from the
-/// host files when the image is written. Returns the tree and warnings
-/// (skipped special files).
+/// host files when the image is written. Returns the tree and warnings.
+///
+/// What happens to unusual input (compare wimlib-imagex on Linux):
+/// - an entry that cannot be read (a directory that cannot be listed, a
+///   file that cannot be opened, a name that is not UTF-8, a host path
+///   too long for Linux calls) fails the scan; all of them are listed in
+///   one error, before any file data is read;
+/// - FIFOs, sockets and device nodes are skipped with a warning (never
+///   opened);
+/// - names Windows cannot hold ([`windows_name_problem`]) and names that
+///   differ only in case within a directory are captured with a warning;
+/// - an entry that vanishes between listing its directory and reading
+///   its metadata is skipped with a warning;
+/// - a tree deeper than the reader's limit
+///   ([`crate::read::image::MAX_DEPTH`]) is refused;
+/// - symbolic links are stored as they are (dangling, looping or
+///   pointing outside the tree), never followed.
 pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<String>)> {
     let md = std::fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     if !md.is_dir() {
@@ -142,41 +206,135 @@ pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<St
         }),
         hard_links: HashMap::new(),
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
     // Explicit stack: deep trees cannot overflow ours. Each directory
-    // with its dentry and its path in the image (`/a/b`, empty for the
-    // root).
-    let mut stack = vec![(root.to_path_buf(), 0u32, String::new())];
-    while let Some((dir, parent, dir_rel)) = stack.pop() {
+    // with its dentry, its path in the image (`/a/b`, empty for the
+    // root) and its depth (the root's children are at depth 1).
+    let mut stack = vec![(root.to_path_buf(), 0u32, String::new(), 1usize)];
+    while let Some((dir, parent, dir_rel, depth)) = stack.pop() {
         let mut names = Vec::new();
-        for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            names.push(e.map_err(|e| Error::io(&dir, e))?.file_name());
+        match std::fs::read_dir(&dir) {
+            Ok(rd) => {
+                for e in rd {
+                    match e {
+                        Ok(e) => names.push(e.file_name()),
+                        Err(e) => {
+                            s.error(&dir, "cannot be listed", e);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => s.error(&dir, "cannot be listed", e),
         }
         names.sort();
+        // Upper-cased name → first name, to find names Windows would
+        // take for the same file.
+        let mut folded: HashMap<String, String> = HashMap::new();
         for os in names {
             let path = dir.join(&os);
-            let name = os.to_str().ok_or_else(|| {
-                Error::Refused(format!(
-                    "{}: file name is not valid UTF-8 and cannot be stored in a WIM",
-                    path.display()
-                ))
-            })?;
+            let Some(name) = os.to_str() else {
+                s.errors.push(format!(
+                    "{}: the name is not valid UTF-8, so it has no UTF-16 form a WIM can \
+                     store (rename it, or leave its directory out with --config)",
+                    shown(&path)
+                ));
+                continue;
+            };
             let rel = format!("{dir_rel}/{name}");
             if opts.config.as_ref().is_some_and(|c| c.excludes(&rel)) {
                 continue;
             }
-            if let Some(d) = s.entry(&path, name.to_string(), parent)? {
-                stack.push((path, d, rel));
+            let Some(added) = s.entry(&path, name.to_string(), parent)? else {
+                continue;
+            };
+            if let Some(why) = windows_name_problem(name) {
+                s.warnings.push(format!(
+                    "{}: name {why}; captured, but Windows cannot apply it",
+                    shown(&path)
+                ));
+            }
+            match folded.entry(name.to_uppercase()) {
+                std::collections::hash_map::Entry::Occupied(o) => s.warnings.push(format!(
+                    "{}: differs from {:?} only in case; both captured, but Windows \
+                     (case-insensitive) can hold only one of them",
+                    shown(&path),
+                    o.get()
+                )),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(name.to_string());
+                }
+            }
+            if let Added::Dir(d) = added {
+                if depth >= MAX_DEPTH {
+                    return Err(Error::Refused(format!(
+                        "{}: the tree is deeper than {MAX_DEPTH} directories, which WIM \
+                         readers refuse",
+                        shown(&path)
+                    )));
+                }
+                stack.push((path, d, rel, depth + 1));
             }
         }
+    }
+    if !s.errors.is_empty() {
+        let n = s.errors.len();
+        let mut msg = format!(
+            "{}: {n} {} cannot be captured (nothing was written):",
+            shown(root),
+            if n == 1 { "entry" } else { "entries" }
+        );
+        for e in s.errors.iter().take(MAX_LISTED_ERRORS) {
+            msg.push_str("\n  ");
+            msg.push_str(e);
+        }
+        if n > MAX_LISTED_ERRORS {
+            msg.push_str(&format!("\n  … and {} more", n - MAX_LISTED_ERRORS));
+        }
+        return Err(Error::Refused(msg));
     }
     Ok((s.tree, s.warnings))
 }
 
+/// What [`Scan::entry`] added.
+enum Added {
+    /// A directory (its dentry), to descend.
+    Dir(u32),
+    /// Anything else.
+    Leaf,
+}
+
 impl Scan<'_> {
-    /// Add one entry; returns its dentry when it is a directory to descend.
-    fn entry(&mut self, path: &Path, name: String, parent: u32) -> Result<Option<u32>> {
-        let md = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    /// Record an entry that cannot be read.
+    fn error(&mut self, path: &Path, what: &str, e: std::io::Error) {
+        let hint = if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+            " (the host path is longer than Linux accepts in one call, 4095 bytes; \
+             capture a deeper directory instead)"
+        } else {
+            ""
+        };
+        self.errors
+            .push(format!("{}: {what}: {e}{hint}", shown(path)));
+    }
+
+    /// Add one entry: `None` when it is skipped (or recorded as an
+    /// error), else what was added.
+    fn entry(&mut self, path: &Path, name: String, parent: u32) -> Result<Option<Added>> {
+        let md = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.warnings.push(format!(
+                    "{}: removed while the tree was being scanned; not captured",
+                    shown(path)
+                ));
+                return Ok(None);
+            }
+            Err(e) => {
+                self.error(path, "cannot read its metadata", e);
+                return Ok(None);
+            }
+        };
         let ft = md.file_type();
         let (c, a, w) = times(&md, self.opts);
         let base = NewInode {
@@ -190,17 +348,25 @@ impl Scan<'_> {
                 attributes: attr::DIRECTORY,
                 ..base
             });
-            return Ok(Some(self.tree.add_dentry(parent, name, ino)));
+            return Ok(Some(Added::Dir(self.tree.add_dentry(parent, name, ino))));
         }
         if ft.is_file() {
             let key = (md.dev(), md.ino());
             if md.nlink() > 1 {
                 if let Some(&ino) = self.hard_links.get(&key) {
                     self.tree.add_dentry(parent, name, ino);
-                    return Ok(None);
+                    return Ok(Some(Added::Leaf));
                 }
             }
             let size = md.len();
+            // Find unreadable files now, before any data is written: open
+            // (never blocking, never following a link swapped in) and close.
+            if size > 0 {
+                if let Err(e) = open_regular(path) {
+                    self.error(path, "cannot be opened", e);
+                    return Ok(None);
+                }
+            }
             let ino = self.tree.add_inode(NewInode {
                 attributes: attr::NORMAL,
                 streams: vec![NewStream {
@@ -216,23 +382,36 @@ impl Scan<'_> {
                 self.hard_links.insert(key, ino);
             }
             self.tree.add_dentry(parent, name, ino);
-            return Ok(None);
+            return Ok(Some(Added::Leaf));
         }
         if ft.is_symlink() {
-            let t = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
-            let target = t.to_str().ok_or_else(|| {
-                Error::Refused(format!(
-                    "{}: symlink target is not valid UTF-8",
-                    path.display()
-                ))
-            })?;
+            let t = match std::fs::read_link(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.error(path, "cannot read the link", e);
+                    return Ok(None);
+                }
+            };
+            let Some(target) = t.to_str() else {
+                self.errors.push(format!(
+                    "{}: symlink target {t:?} is not valid UTF-8, so it has no UTF-16 \
+                     form a reparse point can store",
+                    shown(path)
+                ));
+                return Ok(None);
+            };
             let fixed = if self.opts.rp_fix {
                 fix_target(target, self.root_id)
             } else {
                 None
             };
-            let data = symlink_reparse_data(fixed.as_deref().unwrap_or(target))
-                .map_err(|e| Error::Refused(format!("{}: {e}", path.display())))?;
+            let data = match symlink_reparse_data(fixed.as_deref().unwrap_or(target)) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.errors.push(format!("{}: {e}", shown(path)));
+                    return Ok(None);
+                }
+            };
             let to_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
             let ino = self.tree.add_inode(NewInode {
                 attributes: attr::REPARSE_POINT | if to_dir { attr::DIRECTORY } else { 0 },
@@ -252,7 +431,7 @@ impl Scan<'_> {
                 ..base
             });
             self.tree.add_dentry(parent, name, ino);
-            return Ok(None);
+            return Ok(Some(Added::Leaf));
         }
         let what = if ft.is_fifo() {
             "FIFO"
@@ -265,10 +444,46 @@ impl Scan<'_> {
         };
         self.warnings.push(format!(
             "{}: {what} cannot be stored in a WIM; skipped",
-            path.display()
+            shown(path)
         ));
         Ok(None)
     }
+}
+
+/// `path` for a message: as it is when it is UTF-8 without control
+/// characters, else quoted with escapes (`"a/\xFF\t"`), so odd names
+/// are visible and cannot drive the terminal.
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => format!("{path:?}"),
+    }
+}
+
+/// Open a file that the scan found to be a regular file, for reading:
+/// without blocking (a FIFO swapped in would otherwise hang the capture),
+/// without following a symbolic link swapped in, and only if it still is
+/// a regular file.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(e.kind(), "replaced by a symbolic link")
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no longer a regular file",
+        ));
+    }
+    Ok(f)
 }
 
 /// The target of an absolute link relative to the capture root (with a
@@ -310,6 +525,79 @@ mod tests {
         let s = crate::bytes::utf16le_to_string(&d[12..12 + subst_len]);
         assert_eq!(s, "\\??\\C:\\etc\\x");
         assert!(symlink_reparse_data(&"x".repeat(9000)).is_err());
+    }
+
+    #[test]
+    fn windows_name_rules() {
+        for ok in [
+            "a",
+            "COM10",
+            "CONSOLE",
+            "nul-ish.txt",
+            "a.b c",
+            ".hidden",
+            "日本",
+        ] {
+            assert_eq!(windows_name_problem(ok), None, "{ok}");
+        }
+        let long = "é".repeat(256);
+        for (bad, why) in [
+            ("a:b", "':'"),
+            ("a\\b", "'\\\\'"),
+            ("a\u{1f}", "U+001F"),
+            ("x.", "ends with"),
+            ("x ", "ends with"),
+            ("con", "reserved"),
+            ("NUL.tar.gz", "reserved"),
+            ("Com7.txt", "reserved"),
+            ("LPT1 .log", "reserved"),
+            (long.as_str(), "256 UTF-16 units"),
+        ] {
+            let got = windows_name_problem(bad).unwrap_or_else(|| panic!("{bad:?} passed"));
+            assert!(got.contains(why), "{bad:?}: {got}");
+        }
+    }
+
+    /// A file swapped for a FIFO or a symbolic link after the scan fails
+    /// the write; it never blocks and never reads the link's target.
+    #[test]
+    fn files_swapped_after_the_scan_fail_without_blocking() {
+        use crate::write::{WimWriter, WriteOptions};
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("f"), b"data").unwrap();
+        std::fs::write(t.path().join("other"), b"othr").unwrap();
+        for swap in ["fifo", "symlink"] {
+            let (tree, _) = scan_dir(&src, &CaptureOptions::default()).unwrap();
+            std::fs::remove_file(src.join("f")).unwrap();
+            if swap == "fifo" {
+                let c = std::ffi::CString::new(src.join("f").to_str().unwrap()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+            } else {
+                std::os::unix::fs::symlink(t.path().join("other"), src.join("f")).unwrap();
+            }
+            let dest = t.path().join("o.wim");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut w = WimWriter::create(&dest, WriteOptions::default()).unwrap();
+                let _ = tx.send(w.add_image(tree, "x", None).map(|_| ()));
+            });
+            let r = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("{swap}: the write blocked"));
+            let e = r.expect_err(swap).to_string();
+            let want = if swap == "fifo" {
+                "no longer a regular file"
+            } else {
+                "replaced by a symbolic link"
+            };
+            assert!(e.contains(want), "{swap}: {e}");
+            assert!(e.contains(&src.join("f").display().to_string()), "{e}");
+            std::fs::remove_file(src.join("f")).unwrap();
+            std::fs::write(src.join("f"), b"data").unwrap();
+        }
     }
 
     #[test]

@@ -64,7 +64,17 @@ impl std::fmt::Debug for dyn BlobReader {
 impl BlobSource {
     pub(crate) fn open(&self) -> Result<Box<dyn Read + '_>> {
         Ok(match self {
-            BlobSource::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
+            BlobSource::File(p) => Box::new(super::capture::open_regular(p).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::Refused(format!(
+                        "{}: removed while being captured (it was there when the tree was \
+                         scanned)",
+                        p.display()
+                    ))
+                } else {
+                    Error::io(p, e)
+                }
+            })?),
             BlobSource::Bytes(b) => Box::new(&b[..]),
             BlobSource::Reader(r) => r.open().map_err(|e| Error::io(r.describe(), e))?,
         })

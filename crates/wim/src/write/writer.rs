@@ -537,12 +537,13 @@ impl WimWriter {
         for (src, size) in items {
             let d: Arc<Vec<u8>> = match src {
                 BlobSource::Bytes(b) => b.clone(),
-                BlobSource::File(p) => Arc::new(std::fs::read(p).map_err(|e| Error::io(p, e))?),
-                BlobSource::Reader(r) => {
+                BlobSource::File(_) | BlobSource::Reader(_) => {
                     let mut d = Vec::with_capacity(*size as usize);
-                    r.open()
-                        .and_then(|mut rd| rd.read_to_end(&mut d))
-                        .map_err(|e| Error::io(r.describe(), e))?;
+                    // One byte more than expected shows a file that grew.
+                    src.open()?
+                        .take(size.saturating_add(1))
+                        .read_to_end(&mut d)
+                        .map_err(|e| src.io_err(e))?;
                     Arc::new(d)
                 }
             };
