@@ -90,9 +90,10 @@ pub enum WimCommand {
     /// UTF-16 units) and names differing only in case are captured with a
     /// warning: applying such an image on Windows fails for them. Symbolic
     /// links are stored as links (dangling, looping or pointing outside
-    /// the tree alike), never followed. A file that changes size, is
-    /// replaced or disappears while being captured fails the capture. On
-    /// any failure the destination is left as it was.
+    /// the tree alike), never followed. An entry removed while the tree is
+    /// being scanned is skipped with a warning; a file that changes size,
+    /// is replaced or disappears after the scan fails the capture. On any
+    /// failure the destination is left as it was.
     Capture {
         src: PathBuf,
         wim: PathBuf,

@@ -180,7 +180,10 @@ pub fn windows_name_problem(name: &str) -> Option<String> {
 /// - names Windows cannot hold ([`windows_name_problem`]) and names that
 ///   differ only in case within a directory are captured with a warning;
 /// - an entry that vanishes between listing its directory and reading
-///   its metadata is skipped with a warning;
+///   its metadata is skipped with a warning; a file that changes size,
+///   is replaced or vanishes after the scan fails the write (see
+///   `open_regular`), and each blob's SHA-1 is computed over the bytes
+///   written;
 /// - a tree deeper than the reader's limit
 ///   ([`crate::read::image::MAX_DEPTH`]) is refused;
 /// - symbolic links are stored as they are (dangling, looping or
