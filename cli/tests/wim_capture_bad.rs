@@ -125,7 +125,7 @@ fn unreadable_entries_fail_naming_each_and_leave_the_destination_alone() {
     let secret = src.join("secret.txt");
     assert!(
         err.contains(&format!(
-            "{}: cannot be opened: Permission denied",
+            "{}: cannot be read: Permission denied",
             secret.display()
         )),
         "{err}"

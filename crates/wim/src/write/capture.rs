@@ -172,7 +172,7 @@ pub fn windows_name_problem(name: &str) -> Option<String> {
 ///
 /// What happens to unusual input (compare wimlib-imagex on Linux):
 /// - an entry that cannot be read (a directory that cannot be listed, a
-///   file that cannot be opened, a name that is not UTF-8, a host path
+///   file that cannot be read, a name that is not UTF-8, a host path
 ///   too long for Linux calls) fails the scan; all of them are listed in
 ///   one error, before any file data is read;
 /// - FIFOs, sockets and device nodes are skipped with a warning (never
@@ -362,11 +362,10 @@ impl Scan<'_> {
                 }
             }
             let size = md.len();
-            // Find unreadable files now, before any data is written: open
-            // (never blocking, never following a link swapped in) and close.
+            // Find unreadable files now, before any data is written.
             if size > 0 {
-                if let Err(e) = open_regular(path) {
-                    self.error(path, "cannot be opened", e);
+                if let Err(e) = check_readable(path) {
+                    self.error(path, "cannot be read", e);
                     return Ok(None);
                 }
             }
@@ -464,12 +463,15 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// Open a file that the scan found to be a regular file, for reading:
-/// without blocking (a FIFO swapped in would otherwise hang the capture),
-/// without following a symbolic link swapped in, and only if it still is
-/// a regular file.
+/// without blocking (a FIFO swapped in after the scan reads as empty
+/// instead of hanging the capture) and without following a symbolic link
+/// swapped in. Anything else swapped in (a FIFO, a device, a directory)
+/// fails on reading or reads a size other than the scanned one, which
+/// the writers refuse ("changed while being captured"); no `fstat` here
+/// keeps the per-file cost of large trees down.
 pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
@@ -479,14 +481,24 @@ pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
             } else {
                 e
             }
-        })?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "no longer a regular file",
-        ));
+        })
+}
+
+/// Whether we may read `path` (`faccessat(R_OK)` with the effective ids):
+/// one system call per file finds unreadable files during the scan,
+/// before any data is written. Other read failures still surface when
+/// the file is read.
+fn check_readable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::R_OK, libc::AT_EACCESS) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    Ok(f)
 }
 
 /// The target of an absolute link relative to the capture root (with a
@@ -592,7 +604,7 @@ mod tests {
                 .unwrap_or_else(|_| panic!("{swap}: the write blocked"));
             let e = r.expect_err(swap).to_string();
             let want = if swap == "fifo" {
-                "no longer a regular file"
+                "changed while being captured (expected 4 bytes)"
             } else {
                 "replaced by a symbolic link"
             };
