@@ -103,6 +103,7 @@ fn unreadable_entries_fail_naming_each_and_leave_the_destination_alone() {
     fs::create_dir(src.join("locked")).unwrap();
     fs::write(src.join("locked/inside.txt"), b"inside\n").unwrap();
     fs::write(src.join(OsStr::from_bytes(b"latin1-\xe9t\xe9")), b"x").unwrap();
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"to-\xff"), src.join("badlink")).unwrap();
     for d in [&src, &src.join("open"), &src.join("open/sub")] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
     }
@@ -115,13 +116,13 @@ fn unreadable_entries_fail_naming_each_and_leave_the_destination_alone() {
         c
     };
 
-    // capture: one error listing all three entries, exit 1, no WIM.
+    // capture: one error listing all four entries, exit 1, no WIM.
     let out = root.join("out");
     fs::create_dir(&out).unwrap();
     fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
     let wim = out.join("new.wim");
     let err = fails(&mut unprivileged(verb("capture", &src, &wim)));
-    assert!(err.contains("3 entries cannot be captured"), "{err}");
+    assert!(err.contains("4 entries cannot be captured"), "{err}");
     let secret = src.join("secret.txt");
     assert!(
         err.contains(&format!(
@@ -140,6 +141,11 @@ fn unreadable_entries_fail_naming_each_and_leave_the_destination_alone() {
     );
     assert!(err.contains(r#"latin1-\xE9t\xE9"#), "{err}");
     assert!(err.contains("not valid UTF-8"), "{err}");
+    let badlink = format!(
+        "{}: symlink target \"to-\\xFF\" is not valid UTF-8",
+        src.join("badlink").display()
+    );
+    assert!(err.contains(&badlink), "no {badlink:?} in {err}");
     // The OS error is given once, not repeated by the error chain.
     assert!(
         !err.contains("(os error 13): Permission denied"),
@@ -151,7 +157,7 @@ fn unreadable_entries_fail_naming_each_and_leave_the_destination_alone() {
     let base = base_wim(&out);
     let before = fs::read(&base).unwrap();
     let err = fails(&mut unprivileged(verb("append", &src, &base)));
-    assert!(err.contains("3 entries cannot be captured"), "{err}");
+    assert!(err.contains("4 entries cannot be captured"), "{err}");
     assert!(fs::read(&base).unwrap() == before, "append changed the WIM");
     assert_eq!(names(&out), ["base-src", "base.wim"]);
 

@@ -301,7 +301,8 @@ fn a_failed_write_leaves_the_destination_untouched() {
     let (tree, _) = scan_dir(&src2, &CaptureOptions::default()).unwrap();
     fs::remove_file(src2.join("gone")).unwrap();
     let mut w = WimWriter::append_to(&wim, WriteOptions::default()).unwrap();
-    assert!(w.add_image(tree, "two", None).is_err());
+    let err = w.add_image(tree, "two", None).unwrap_err().to_string();
+    assert!(err.contains("gone: removed while being captured"), "{err}");
     drop(w);
     assert!(fs::read(&wim).unwrap() == orig, "destination changed");
 

@@ -189,6 +189,15 @@ pub fn windows_name_problem(name: &str) -> Option<String> {
 /// - symbolic links are stored as they are (dangling, looping or
 ///   pointing outside the tree), never followed.
 pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<String>)> {
+    scan_dir_to_depth(root, opts, MAX_DEPTH)
+}
+
+/// [`scan_dir`] refusing trees deeper than `max_depth` directories.
+fn scan_dir_to_depth(
+    root: &Path,
+    opts: &CaptureOptions,
+    max_depth: usize,
+) -> Result<(ImageTree, Vec<String>)> {
     let md = std::fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     if !md.is_dir() {
         return Err(Error::Refused(format!(
@@ -270,10 +279,10 @@ pub fn scan_dir(root: &Path, opts: &CaptureOptions) -> Result<(ImageTree, Vec<St
                 }
             }
             if let Added::Dir(d) = added {
-                if depth >= MAX_DEPTH {
+                if depth >= max_depth {
                     return Err(Error::Refused(format!(
-                        "{}: the tree is deeper than {MAX_DEPTH} directories, which WIM \
-                         readers refuse",
+                        "{}: directories nested {max_depth} deep; WIM readers refuse trees \
+                         this deep",
                         shown(&path)
                     )));
                 }
@@ -613,6 +622,23 @@ mod tests {
             std::fs::remove_file(src.join("f")).unwrap();
             std::fs::write(src.join("f"), b"data").unwrap();
         }
+    }
+
+    #[test]
+    fn trees_deeper_than_the_limit_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("r");
+        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+        std::fs::write(root.join("a/b/c/f"), b"x").unwrap();
+        // A directory at depth d (the root's children at 1) is refused
+        // when d reaches the limit, as the reader refuses the children of
+        // one at depth MAX_DEPTH (root at 0).
+        assert!(scan_dir_to_depth(&root, &CaptureOptions::default(), 4).is_ok());
+        let e = scan_dir_to_depth(&root, &CaptureOptions::default(), 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("directories nested 3 deep"), "{e}");
+        assert!(e.contains(&root.join("a/b/c").display().to_string()), "{e}");
     }
 
     #[test]
