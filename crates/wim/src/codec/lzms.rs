@@ -1038,6 +1038,44 @@ struct Tables {
     lz_offset: AdaptiveCode<MAX_OFFSET_SYMS, 2048>,
     delta_offset: AdaptiveCode<MAX_OFFSET_SYMS, 2048>,
     scratch: Scratch,
+    cold: Cold,
+}
+
+/// Item-decoding state that only matches use: the decision histories
+/// (they select the probability entry) other than the main one, and the
+/// LRU queues of recent sources, each with one spare slot for the delayed
+/// update (a repeat match right after an item of the same kind skips the
+/// entry that item just pushed).
+struct Cold {
+    match_state: usize,
+    lz_state: usize,
+    delta_state: usize,
+    lz_rep_state: [usize; 2],
+    delta_rep_state: [usize; 2],
+    recent_lz: [u32; 4],
+    recent_delta: [(u32, u32); 4],
+    prev: Prev,
+}
+
+impl Cold {
+    const INITIAL: Cold = Cold {
+        match_state: 0,
+        lz_state: 0,
+        delta_state: 0,
+        lz_rep_state: [0; 2],
+        delta_rep_state: [0; 2],
+        recent_lz: [1, 2, 3, 4],
+        recent_delta: [(0, 1), (0, 2), (0, 3), (0, 4)],
+        prev: Prev::Literal,
+    };
+}
+
+/// Kind of the previous item.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Prev {
+    Literal,
+    Lz,
+    Delta,
 }
 
 impl LzmsDecompressor {
@@ -1056,6 +1094,7 @@ impl LzmsDecompressor {
             lz_offset: AdaptiveCode::new(1024, &mut scratch),
             delta_offset: AdaptiveCode::new(1024, &mut scratch),
             scratch,
+            cold: Cold::INITIAL,
         });
         Ok(LzmsDecompressor {
             max_chunk_size,
@@ -1075,6 +1114,7 @@ impl LzmsDecompressor {
             lz_offset,
             delta_offset,
             scratch,
+            cold,
         } = &mut *self.tables;
         *probs = Probs::INITIAL;
         literal.reset(NUM_LITERAL_SYMS, scratch);
@@ -1086,26 +1126,11 @@ impl LzmsDecompressor {
         let mut rc = RangeDecoder::new(input);
         let mut bits = BitReader::new(input);
 
-        // Decision histories (they select the probability entry).
+        // The state only matches touch lives in memory (`cold`), so that
+        // the literal path keeps the range decoder, the bit reader and the
+        // output position in registers.
         let mut main_state = 0usize;
-        let mut match_state = 0usize;
-        let mut lz_state = 0usize;
-        let mut delta_state = 0usize;
-        let mut lz_rep_state = [0usize; 2];
-        let mut delta_rep_state = [0usize; 2];
-
-        // LRU queues of recent sources, one spare slot for the delayed
-        // update: a repeat match right after an item of the same kind skips
-        // the entry that item just pushed.
-        let mut recent_lz: [u32; 4] = [1, 2, 3, 4];
-        let mut recent_delta: [(u32, u32); 4] = [(0, 1), (0, 2), (0, 3), (0, 4)];
-        #[derive(PartialEq, Eq, Clone, Copy)]
-        enum Prev {
-            Literal,
-            Lz,
-            Delta,
-        }
-        let mut prev = Prev::Literal;
+        *cold = Cold::INITIAL;
 
         let out_len = out.len();
         let mut pos = 0usize;
@@ -1114,28 +1139,33 @@ impl LzmsDecompressor {
                 let sym = literal.decode(&mut bits, scratch);
                 out[pos] = sym as u8;
                 pos += 1;
-                prev = Prev::Literal;
+                cold.prev = Prev::Literal;
                 continue;
             }
-            if !rc.bit(&mut probs.is_delta, &mut match_state) {
+            if !rc.bit(&mut probs.is_delta, &mut cold.match_state) {
                 // LZ match.
                 let offset;
-                if !rc.bit(&mut probs.lz_is_rep, &mut lz_state) {
+                if !rc.bit(&mut probs.lz_is_rep, &mut cold.lz_state) {
                     let slot =
                         OFFSET_SLOTS[lz_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
                     offset = slot.base + bits.bits(slot.extra);
-                    recent_lz = [offset, recent_lz[0], recent_lz[1], recent_lz[2]];
+                    cold.recent_lz = [
+                        offset,
+                        cold.recent_lz[0],
+                        cold.recent_lz[1],
+                        cold.recent_lz[2],
+                    ];
                 } else {
-                    let k = if !rc.bit(&mut probs.lz_rep[0], &mut lz_rep_state[0]) {
+                    let k = if !rc.bit(&mut probs.lz_rep[0], &mut cold.lz_rep_state[0]) {
                         0
-                    } else if !rc.bit(&mut probs.lz_rep[1], &mut lz_rep_state[1]) {
+                    } else if !rc.bit(&mut probs.lz_rep[1], &mut cold.lz_rep_state[1]) {
                         1
                     } else {
                         2
                     };
-                    offset = take_recent(&mut recent_lz, k, prev == Prev::Lz);
+                    offset = take_recent(&mut cold.recent_lz, k, cold.prev == Prev::Lz);
                 }
-                prev = Prev::Lz;
+                cold.prev = Prev::Lz;
 
                 let length = read_length(length_code, &mut bits, scratch);
                 let offset = offset as usize;
@@ -1151,24 +1181,29 @@ impl LzmsDecompressor {
             } else {
                 // Delta match.
                 let pair;
-                if !rc.bit(&mut probs.delta_is_rep, &mut delta_state) {
+                if !rc.bit(&mut probs.delta_is_rep, &mut cold.delta_state) {
                     let power = power_code.decode(&mut bits, scratch) as u32;
                     let slot = OFFSET_SLOTS
                         [delta_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
                     let raw = slot.base + bits.bits(slot.extra);
                     pair = (power, raw);
-                    recent_delta = [pair, recent_delta[0], recent_delta[1], recent_delta[2]];
+                    cold.recent_delta = [
+                        pair,
+                        cold.recent_delta[0],
+                        cold.recent_delta[1],
+                        cold.recent_delta[2],
+                    ];
                 } else {
-                    let k = if !rc.bit(&mut probs.delta_rep[0], &mut delta_rep_state[0]) {
+                    let k = if !rc.bit(&mut probs.delta_rep[0], &mut cold.delta_rep_state[0]) {
                         0
-                    } else if !rc.bit(&mut probs.delta_rep[1], &mut delta_rep_state[1]) {
+                    } else if !rc.bit(&mut probs.delta_rep[1], &mut cold.delta_rep_state[1]) {
                         1
                     } else {
                         2
                     };
-                    pair = take_recent(&mut recent_delta, k, prev == Prev::Delta);
+                    pair = take_recent(&mut cold.recent_delta, k, cold.prev == Prev::Delta);
                 }
-                prev = Prev::Delta;
+                cold.prev = Prev::Delta;
 
                 let length = read_length(length_code, &mut bits, scratch);
                 let (power, raw) = pair;
