@@ -197,6 +197,47 @@ impl Probs {
     };
 }
 
+/// The decoder's form of `N` adaptive probabilities of one decision
+/// class: the same [`Prob`] entries, stored as two parallel arrays so that
+/// an entry's fields are addressed straight from the table base and the
+/// state (one scaled index each), with no per-entry address arithmetic in
+/// the hot loop.
+#[derive(Clone)]
+struct ProbArray<const N: usize> {
+    history: [u64; N],
+    zeros: [u8; N],
+}
+
+impl<const N: usize> ProbArray<N> {
+    const INITIAL: Self = ProbArray {
+        history: [Prob::INITIAL.history; N],
+        zeros: [Prob::INITIAL.zeros; N],
+    };
+}
+
+/// All probability entries of one chunk, per decision class (decoder form
+/// of [`Probs`]).
+#[derive(Clone)]
+struct DecProbs {
+    main: ProbArray<MAIN_STATES>,
+    is_delta: ProbArray<MATCH_STATES>,
+    lz_is_rep: ProbArray<LZ_STATES>,
+    delta_is_rep: ProbArray<DELTA_STATES>,
+    lz_rep: [ProbArray<REP_STATES>; 2],
+    delta_rep: [ProbArray<REP_STATES>; 2],
+}
+
+impl DecProbs {
+    const INITIAL: DecProbs = DecProbs {
+        main: ProbArray::INITIAL,
+        is_delta: ProbArray::INITIAL,
+        lz_is_rep: ProbArray::INITIAL,
+        delta_is_rep: ProbArray::INITIAL,
+        lz_rep: [ProbArray::INITIAL, ProbArray::INITIAL],
+        delta_rep: [ProbArray::INITIAL, ProbArray::INITIAL],
+    };
+}
+
 /// Binary range decoder over the forward stream of 16-bit little-endian
 /// words. The range is kept above 0xffff; past the end of the input it
 /// shifts in zeros (a corrupt chunk then just decodes to garbage and is
@@ -223,7 +264,7 @@ impl<'a> RangeDecoder<'a> {
     /// Decode one bit with the entry selected by `state` (the decision
     /// history of its class), then update entry and state.
     #[inline(always)]
-    fn bit<const N: usize>(&mut self, probs: &mut [Prob; N], state: &mut usize) -> bool {
+    fn bit<const N: usize>(&mut self, probs: &mut ProbArray<N>, state: &mut usize) -> bool {
         if self.range <= 0xffff {
             self.range <<= 16;
             let mut next = 0;
@@ -241,26 +282,27 @@ impl<'a> RangeDecoder<'a> {
         // range >= 0x10000 here, so bound is in [range/64, range*63/64] and
         // neither the range nor the code can underflow below.
         let s = *state & (N - 1);
-        let entry = &mut probs[s];
-        let bound = (self.range >> PROB_BITS) * PROB_CLAMP[entry.zeros as usize] as u32;
+        let zeros = &mut probs.zeros[s];
+        let history = &mut probs.history[s];
+        let bound = (self.range >> PROB_BITS) * PROB_CLAMP[*zeros as usize] as u32;
         // The oldest bit leaves the 64-bit window as the new one enters;
         // `zeros` always equals the number of 0 bits in `history`.
-        let (shifted, oldest) = entry.history.overflowing_add(entry.history);
+        let (shifted, oldest) = history.overflowing_add(*history);
         let oldest = oldest as u8;
         // A plain branch: every caller branches on the result right away,
         // so with each arm specialised for its constant bit the compiler
         // merges the two branches and the updates get simpler.
         if self.code < bound {
             self.range = bound;
-            entry.zeros += oldest;
-            entry.history = shifted;
+            *zeros += oldest;
+            *history = shifted;
             *state = s << 1;
             false
         } else {
             self.range -= bound;
             self.code -= bound;
-            entry.zeros = entry.zeros + oldest - 1;
-            entry.history = shifted | 1;
+            *zeros = *zeros + oldest - 1;
+            *history = shifted | 1;
             *state = (s << 1) | 1;
             true
         }
@@ -1031,7 +1073,7 @@ pub struct LzmsDecompressor {
 /// All adaptive state, in one allocation so the hot loop reaches every
 /// table from a single base register.
 struct Tables {
-    probs: Probs,
+    probs: DecProbs,
     literal: AdaptiveCode<NUM_LITERAL_SYMS, 1024>,
     length: AdaptiveCode<NUM_LENGTH_SYMS, 512>,
     power: AdaptiveCode<NUM_POWER_SYMS, 128>,
@@ -1087,7 +1129,7 @@ impl LzmsDecompressor {
         }
         let mut scratch = BuildScratch::new();
         let tables = Box::new(Tables {
-            probs: Probs::INITIAL,
+            probs: DecProbs::INITIAL,
             literal: AdaptiveCode::new(1024, &mut scratch),
             length: AdaptiveCode::new(512, &mut scratch),
             power: AdaptiveCode::new(512, &mut scratch),
@@ -1116,7 +1158,7 @@ impl LzmsDecompressor {
             scratch,
             cold,
         } = &mut *self.tables;
-        *probs = Probs::INITIAL;
+        *probs = DecProbs::INITIAL;
         literal.reset(NUM_LITERAL_SYMS, scratch);
         length_code.reset(NUM_LENGTH_SYMS, scratch);
         power_code.reset(NUM_POWER_SYMS, scratch);
