@@ -225,6 +225,9 @@ struct DecProbs {
     delta_is_rep: ProbArray<DELTA_STATES>,
     lz_rep: [ProbArray<REP_STATES>; 2],
     delta_rep: [ProbArray<REP_STATES>; 2],
+    /// A copy of [`PROB_CLAMP`] next to the entries: addressed from the
+    /// same base register, it needs no address of its own in the loop.
+    clamp: [u8; 256],
 }
 
 impl DecProbs {
@@ -235,6 +238,7 @@ impl DecProbs {
         delta_is_rep: ProbArray::INITIAL,
         lz_rep: [ProbArray::INITIAL, ProbArray::INITIAL],
         delta_rep: [ProbArray::INITIAL, ProbArray::INITIAL],
+        clamp: PROB_CLAMP,
     };
 }
 
@@ -264,7 +268,12 @@ impl<'a> RangeDecoder<'a> {
     /// Decode one bit with the entry selected by `state` (the decision
     /// history of its class), then update entry and state.
     #[inline(always)]
-    fn bit<const N: usize>(&mut self, probs: &mut ProbArray<N>, state: &mut usize) -> bool {
+    fn bit<const N: usize>(
+        &mut self,
+        probs: &mut ProbArray<N>,
+        clamp: &[u8; 256],
+        state: &mut usize,
+    ) -> bool {
         if self.range <= 0xffff {
             self.range <<= 16;
             let mut next = 0;
@@ -284,7 +293,7 @@ impl<'a> RangeDecoder<'a> {
         let s = *state & (N - 1);
         let zeros = &mut probs.zeros[s];
         let history = &mut probs.history[s];
-        let bound = (self.range >> PROB_BITS) * PROB_CLAMP[*zeros as usize] as u32;
+        let bound = (self.range >> PROB_BITS) * clamp[*zeros as usize] as u32;
         // The oldest bit leaves the 64-bit window as the new one enters;
         // `zeros` always equals the number of 0 bits in `history`.
         let (shifted, oldest) = history.overflowing_add(*history);
@@ -1177,17 +1186,17 @@ impl LzmsDecompressor {
         let out_len = out.len();
         let mut pos = 0usize;
         while pos < out_len {
-            if !rc.bit(&mut probs.main, &mut main_state) {
+            if !rc.bit(&mut probs.main, &probs.clamp, &mut main_state) {
                 let sym = literal.decode(&mut bits, scratch);
                 out[pos] = sym as u8;
                 pos += 1;
                 cold.prev = Prev::Literal;
                 continue;
             }
-            if !rc.bit(&mut probs.is_delta, &mut cold.match_state) {
+            if !rc.bit(&mut probs.is_delta, &probs.clamp, &mut cold.match_state) {
                 // LZ match.
                 let offset;
-                if !rc.bit(&mut probs.lz_is_rep, &mut cold.lz_state) {
+                if !rc.bit(&mut probs.lz_is_rep, &probs.clamp, &mut cold.lz_state) {
                     let slot =
                         OFFSET_SLOTS[lz_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
                     offset = slot.base + bits.bits(slot.extra);
@@ -1198,9 +1207,17 @@ impl LzmsDecompressor {
                         cold.recent_lz[2],
                     ];
                 } else {
-                    let k = if !rc.bit(&mut probs.lz_rep[0], &mut cold.lz_rep_state[0]) {
+                    let k = if !rc.bit(
+                        &mut probs.lz_rep[0],
+                        &probs.clamp,
+                        &mut cold.lz_rep_state[0],
+                    ) {
                         0
-                    } else if !rc.bit(&mut probs.lz_rep[1], &mut cold.lz_rep_state[1]) {
+                    } else if !rc.bit(
+                        &mut probs.lz_rep[1],
+                        &probs.clamp,
+                        &mut cold.lz_rep_state[1],
+                    ) {
                         1
                     } else {
                         2
@@ -1223,7 +1240,7 @@ impl LzmsDecompressor {
             } else {
                 // Delta match.
                 let pair;
-                if !rc.bit(&mut probs.delta_is_rep, &mut cold.delta_state) {
+                if !rc.bit(&mut probs.delta_is_rep, &probs.clamp, &mut cold.delta_state) {
                     let power = power_code.decode(&mut bits, scratch) as u32;
                     let slot = OFFSET_SLOTS
                         [delta_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
@@ -1236,9 +1253,17 @@ impl LzmsDecompressor {
                         cold.recent_delta[2],
                     ];
                 } else {
-                    let k = if !rc.bit(&mut probs.delta_rep[0], &mut cold.delta_rep_state[0]) {
+                    let k = if !rc.bit(
+                        &mut probs.delta_rep[0],
+                        &probs.clamp,
+                        &mut cold.delta_rep_state[0],
+                    ) {
                         0
-                    } else if !rc.bit(&mut probs.delta_rep[1], &mut cold.delta_rep_state[1]) {
+                    } else if !rc.bit(
+                        &mut probs.delta_rep[1],
+                        &probs.clamp,
+                        &mut cold.delta_rep_state[1],
+                    ) {
                         1
                     } else {
                         2
