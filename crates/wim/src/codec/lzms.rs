@@ -911,35 +911,65 @@ impl X86Filter {
             return;
         };
 
-        // Opcodes starting at or after `limit` are never translated, and a
-        // translation at p < limit touches at most data[p + 7]. The first
-        // byte is never considered.
-        let limit = size - 16;
-        let mut last_x86: i64 = -X86_MAX_TRANSLATION_OFFSET - 1;
-        let mut p = 1usize;
-        while p < limit {
-            // Candidates in data[q..q + 32] (bytes past the end are no
-            // candidates).
-            let q = p;
-            let mut mask = candidate_mask(data, q);
-            loop {
-                if mask == 0 {
-                    p = p.max(q + 32);
-                    break;
-                }
-                let c = q + mask.trailing_zeros() as usize;
-                if c >= limit {
-                    p = limit;
-                    break;
-                }
-                p = translate_at(data, c, base, &mut last_x86, table);
-                // Forget candidates the translation stepped over.
-                let skipped = p - q;
-                if skipped >= 32 {
-                    break;
-                }
-                mask &= u32::MAX << skipped;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { avx2::scan(data, base, table) };
+            return;
+        }
+        scan::<PortableMask>(data, base, table);
+    }
+}
+
+/// Where candidate opcode bytes are: bit k of `mask(data, q)` is set iff
+/// `data[q + k]` is one, for k < `WIDTH` (bytes past the end are none).
+trait CandidateMask {
+    const WIDTH: usize;
+    fn mask(data: &[u8], q: usize) -> u64;
+}
+
+/// SSE2 (x86-64 baseline) or byte-wise candidate test, 32 bytes a step.
+struct PortableMask;
+
+impl CandidateMask for PortableMask {
+    const WIDTH: usize = 32;
+    #[inline(always)]
+    fn mask(data: &[u8], q: usize) -> u64 {
+        candidate_mask(data, q) as u64
+    }
+}
+
+/// The translation-undoing scan over a whole chunk (`data.len() > 17`).
+#[inline(always)]
+fn scan<M: CandidateMask>(data: &mut [u8], base: u32, table: &mut [u32; 1 << 16]) {
+    let size = data.len();
+    // Opcodes starting at or after `limit` are never translated, and a
+    // translation at p < limit touches at most data[p + 7]. The first
+    // byte is never considered.
+    let limit = size - 16;
+    let mut last_x86: i64 = -X86_MAX_TRANSLATION_OFFSET - 1;
+    let mut p = 1usize;
+    while p < limit {
+        // Candidates in data[q..q + WIDTH].
+        let q = p;
+        let mut mask = M::mask(data, q);
+        loop {
+            if mask == 0 {
+                p = p.max(q + M::WIDTH);
+                break;
             }
+            let c = q + mask.trailing_zeros() as usize;
+            if c >= limit {
+                p = limit;
+                break;
+            }
+            p = translate_at(data, c, base, &mut last_x86, table);
+            // Forget candidates the translation stepped over.
+            let skipped = p - q;
+            if skipped >= M::WIDTH {
+                break;
+            }
+            mask &= u64::MAX << skipped;
         }
     }
 }
@@ -1062,6 +1092,70 @@ mod sse2 {
             (_mm_loadu_si128(p), _mm_loadu_si128(p.add(1)))
         };
         mask16(lo) | (mask16(hi) << 16)
+    }
+}
+
+/// AVX2 candidate test, 64 bytes a step (chosen at run time; it halves the
+/// instructions of the candidate search).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::CandidateMask;
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8,
+    };
+
+    /// [`super::scan`] compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2,bmi1")]
+    pub(super) unsafe fn scan(data: &mut [u8], base: u32, table: &mut [u32; 1 << 16]) {
+        super::scan::<Avx2Mask>(data, base, table);
+    }
+
+    struct Avx2Mask;
+
+    /// Candidate bits of 32 bytes, as in `super::sse2::mask16`.
+    #[inline(always)]
+    fn mask32(v: __m256i) -> u64 {
+        // SAFETY: only inlined into `scan`, which requires AVX2; these
+        // intrinsics compute on register values.
+        unsafe {
+            let rex = _mm256_cmpeq_epi8(
+                _mm256_or_si256(v, _mm256_set1_epi8(0x04)),
+                _mm256_set1_epi8(0x4C),
+            );
+            let call = _mm256_cmpeq_epi8(
+                _mm256_or_si256(v, _mm256_set1_epi8(0x01)),
+                _mm256_set1_epi8(0xE9u8 as i8),
+            );
+            let f0 = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0xF0u8 as i8));
+            let ff = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(-1));
+            _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_or_si256(rex, call),
+                _mm256_or_si256(f0, ff),
+            )) as u32 as u64
+        }
+    }
+
+    impl CandidateMask for Avx2Mask {
+        const WIDTH: usize = 64;
+        #[inline(always)]
+        fn mask(data: &[u8], q: usize) -> u64 {
+            let Some(block) = data.get(q..q + 64) else {
+                // Near the end: the portable test, twice.
+                return super::candidate_mask(data, q) as u64
+                    | (super::candidate_mask(data, q + 32) as u64) << 32;
+            };
+            // SAFETY: `block` is 64 bytes long, so both unaligned 32-byte
+            // loads read inside it; AVX2 is present (see `mask32`).
+            let (lo, hi) = unsafe {
+                let p = block.as_ptr().cast::<__m256i>();
+                (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+            };
+            mask32(lo) | (mask32(hi) << 32)
+        }
     }
 }
 
@@ -1603,5 +1697,55 @@ mod tests {
             };
             let _ = d.decompress(&input, &mut out[..out_len]);
         }
+    }
+
+    /// The AVX2 candidate search must undo exactly what the portable one
+    /// does, including candidates near the end of the chunk and runs of
+    /// candidates that straddle the 32- and 64-byte steps.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x86_filter_avx2_matches_portable() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("SKIP: no AVX2 on this CPU");
+            return;
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Mostly opcode-like bytes, so that translations and "looks like
+        // code" windows are both frequent.
+        const BYTES: [u8; 12] = [
+            0xE8, 0xE9, 0xFF, 0x15, 0xF0, 0x83, 0x05, 0x48, 0x4C, 0x8D, 0x8B, 0,
+        ];
+        let mut translated = 0;
+        for round in 0..200 {
+            let len = 18 + (next() as usize % if round % 2 == 0 { 300 } else { 20_000 });
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 3 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        BYTES[(r >> 8) as usize % BYTES.len()]
+                    }
+                })
+                .collect();
+            let mut table_a = vec![0u32; 1 << 16];
+            let mut table_b = vec![0u32; 1 << 16];
+            let (mut a, mut b) = (data.clone(), data.clone());
+            let base = X86_WINDOW + 1;
+            scan::<PortableMask>(&mut a, base, (&mut table_a[..]).try_into().unwrap());
+            // SAFETY: AVX2 was detected above.
+            unsafe { avx2::scan(&mut b, base, (&mut table_b[..]).try_into().unwrap()) };
+            assert_eq!(a, b, "round {round}, {len} bytes");
+            assert!(table_a == table_b, "round {round}");
+            translated += (a != data) as usize;
+        }
+        // The data really exercised translations.
+        assert!(translated > 20, "{translated}");
     }
 }
