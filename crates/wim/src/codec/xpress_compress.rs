@@ -635,7 +635,10 @@ mod tests {
 
     /// Kraft sum of `lens` in units of 2^-15.
     fn kraft(lens: &[u8; NUM_SYMBOLS]) -> u64 {
-        lens.iter().filter(|&&l| l > 0).map(|&l| 1u64 << (15 - l)).sum()
+        lens.iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| 1u64 << (15 - l))
+            .sum()
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn compressor_for_chunk_size(
     chunk_size: u32,
 ) -> Option<CompressorFactory> {
     match ctype {
-        CompressionType::Xpress => Some(std::sync::Arc::new(|| {
+        CompressionType::Xpress => Some(resource::pooled(|| {
             Box::new(xpress_compress::XpressCompressor::new(
                 xpress_compress::Level::Fast,
             )) as Box<dyn Compressor>
@@ -71,7 +71,7 @@ pub fn compressor_for_chunk_size(
 pub fn lzx_factory(chunk_size: u32, level: lzx_compress::Level) -> Option<CompressorFactory> {
     let cs = chunk_size as usize;
     lzx_compress::LzxCompressor::new(cs, level).ok()?;
-    Some(std::sync::Arc::new(move || {
+    Some(resource::pooled(move || {
         match lzx_compress::LzxCompressor::new(cs, level) {
             Ok(c) => Box::new(c) as Box<dyn Compressor>,
             // Checked above; storing chunks raw is valid anyway.
@@ -86,7 +86,7 @@ pub fn lzx_factory(chunk_size: u32, level: lzx_compress::Level) -> Option<Compre
 pub fn lzms_factory(chunk_size: u32, level: lzms_compress::Level) -> Option<CompressorFactory> {
     let cs = chunk_size as usize;
     lzms_compress::LzmsCompressor::new(cs, level).ok()?;
-    Some(std::sync::Arc::new(move || {
+    Some(resource::pooled(move || {
         match lzms_compress::LzmsCompressor::new(cs, level) {
             Ok(c) => Box::new(c) as Box<dyn Compressor>,
             // Checked above; storing chunks raw is valid anyway.

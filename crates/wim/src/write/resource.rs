@@ -32,6 +32,47 @@ pub trait Compressor: Send {
 /// Makes one [`Compressor`] per worker.
 pub type CompressorFactory = Arc<dyn Fn() -> Box<dyn Compressor> + Send + Sync>;
 
+/// A factory whose compressors are reused: rayon asks for a fresh one per
+/// job (`map_init`), many times per resource, while building one means
+/// allocating and zeroing its tables (hundreds of KiB for XPRESS and LZX,
+/// hundreds of MiB for solid LZMS). A compressor handed out returns to the
+/// factory's free list when dropped, so at most as many exist as ran at
+/// the same time. Output does not change: every compressor resets its
+/// state per chunk.
+pub fn pooled<F>(make: F) -> CompressorFactory
+where
+    F: Fn() -> Box<dyn Compressor> + Send + Sync + 'static,
+{
+    let free: Arc<std::sync::Mutex<Vec<Box<dyn Compressor>>>> = Arc::default();
+    Arc::new(move || {
+        let reused = free.lock().ok().and_then(|mut f| f.pop());
+        Box::new(Pooled {
+            inner: Some(reused.unwrap_or_else(&make)),
+            home: Arc::clone(&free),
+        }) as Box<dyn Compressor>
+    })
+}
+
+/// A compressor on loan from a [`pooled`] factory.
+struct Pooled {
+    inner: Option<Box<dyn Compressor>>,
+    home: Arc<std::sync::Mutex<Vec<Box<dyn Compressor>>>>,
+}
+
+impl Compressor for Pooled {
+    fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        self.inner.as_mut()?.compress(input, out)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(mut free)) = (self.inner.take(), self.home.lock()) {
+            free.push(c);
+        }
+    }
+}
+
 /// Where a blob's bytes come from.
 #[derive(Debug, Clone)]
 pub enum BlobSource {
@@ -240,35 +281,75 @@ fn write_compressed(
     let entry = if size > u32::MAX as u64 { 8u64 } else { 4 };
     let table_len = (n - 1) * entry;
     out.write_all(&vec![0u8; table_len as usize])?;
-    // Enough chunks per batch to keep every worker busy (4 per worker, 64
-    // at most); each batch ends with workers waiting for its last chunk,
-    // so small chunks come in batches of about 4 MiB (256 at most).
-    let per_batch = (spec.pool.current_num_threads() as u64 * 4)
-        .clamp(4, 64)
-        .max(((4 << 20) / cs).min(256));
+    // Batches of about 1 MiB (at least 2 chunks per worker), up to
+    // `IN_FLIGHT` of them queued on the pool at once: while the workers
+    // compress, the calling thread (not a worker) reads and hashes ahead,
+    // and a worker that finishes its part of one batch moves on to the
+    // next, so neither reading nor the tail of a batch idles the pool.
+    const IN_FLIGHT: usize = 3;
+    let per_batch = (spec.pool.current_num_threads() as u64 * 2).max((1 << 20) / cs);
+    let batch_bytes = per_batch * cs;
+    let batches = size.div_ceil(batch_bytes) as usize;
     let mut r = src.open()?;
     let mut h = Sha1::new();
-    let mut buf = vec![0u8; (per_batch * cs).min(size) as usize];
+    let bufs: Vec<std::sync::Mutex<Vec<u8>>> = (0..IN_FLIGHT.min(batches))
+        .map(|_| std::sync::Mutex::new(vec![0u8; batch_bytes.min(size) as usize]))
+        .collect();
     let mut ends: Vec<u64> = Vec::with_capacity(n as usize);
     let mut data_len = 0u64;
-    let mut done = 0u64;
-    while done < size {
-        let want = ((size - done).min(per_batch * cs)) as usize;
-        let got = read_full(&mut *r, &mut buf[..want]).map_err(|e| src.io_err(e))?;
-        if got != want {
-            return Err(changed(src, size));
+    type Compressed = Vec<Option<Vec<u8>>>;
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Compressed)>();
+    let lock = |k: usize| {
+        bufs[k % bufs.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    };
+    spec.pool.in_place_scope(|s| -> Result<()> {
+        let mut ready: std::collections::BTreeMap<usize, Compressed> = Default::default();
+        let (mut done, mut queued, mut written) = (0u64, 0usize, 0usize);
+        while written < batches {
+            while queued < batches && queued - written < bufs.len() {
+                let want = ((size - done).min(batch_bytes)) as usize;
+                {
+                    let mut b = lock(queued);
+                    let got = read_full(&mut *r, &mut b[..want]).map_err(|e| src.io_err(e))?;
+                    if got != want {
+                        return Err(changed(src, size));
+                    }
+                    h.update(&b[..want]);
+                }
+                let (buf, tx, k) = (&bufs[queued % bufs.len()], tx.clone(), queued);
+                s.spawn(move |_| {
+                    let b = buf.lock().unwrap_or_else(|p| p.into_inner());
+                    let chunks: Vec<&[u8]> = b[..want].chunks(cs as usize).collect();
+                    let res = compress_chunks(&chunks, factory, spec.pool);
+                    drop(chunks);
+                    drop(b);
+                    // The receiver outlives the scope.
+                    let _ = tx.send((k, res));
+                });
+                done += want as u64;
+                queued += 1;
+            }
+            while !ready.contains_key(&written) {
+                let (k, res) = rx
+                    .recv()
+                    .map_err(|_| Error::Refused("a compression worker died".into()))?;
+                ready.insert(k, res);
+            }
+            let res = ready.remove(&written).expect("present");
+            let b = lock(written);
+            let got = ((size - written as u64 * batch_bytes).min(batch_bytes)) as usize;
+            for (chunk, c) in b[..got].chunks(cs as usize).zip(&res) {
+                let bytes: &[u8] = c.as_deref().unwrap_or(chunk);
+                out.write_all(bytes)?;
+                data_len += bytes.len() as u64;
+                ends.push(data_len);
+            }
+            written += 1;
         }
-        h.update(&buf[..got]);
-        let chunks: Vec<&[u8]> = buf[..got].chunks(cs as usize).collect();
-        let results = compress_chunks(&chunks, factory, spec.pool);
-        for (chunk, res) in chunks.iter().zip(&results) {
-            let bytes: &[u8] = res.as_deref().unwrap_or(chunk);
-            out.write_all(bytes)?;
-            data_len += bytes.len() as u64;
-            ends.push(data_len);
-        }
-        done += got as u64;
-    }
+        Ok(())
+    })?;
     // The source must end here.
     if read_full(&mut *r, &mut [0u8; 1]).map_err(|e| src.io_err(e))? != 0 {
         return Err(changed(src, size));
