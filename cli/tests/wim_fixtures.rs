@@ -78,6 +78,18 @@ fn compare_info(wim: &Path, refs: &[&Path]) {
         h["Compression"].to_uppercase(),
         "{name}"
     );
+    // The text form prints the codec as wimlib-imagex does ("None", "LZX").
+    let mut cmd = wimforge();
+    cmd.args(["wim", "info"]).arg(wim);
+    for r in refs {
+        cmd.arg("--ref").arg(r);
+    }
+    let text = ok(&mut cmd);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Compression:"))
+        .map(str::trim);
+    assert_eq!(line, Some(h["Compression"].as_str()), "{name}: {text}");
     assert_eq!(
         format!("{} bytes", ours["chunk_size"]),
         h["Chunk Size"],

@@ -364,7 +364,12 @@ fn info(w: &Wim, json_out: bool) -> CmdResult {
     println!("GUID:           {}", h.guid_hex());
     println!("Version:        {}", h.version);
     println!("Image Count:    {}", h.image_count);
-    println!("Compression:    {}", shown_ctype.name().to_uppercase());
+    // As wimlib-imagex prints it: codec names in capitals, "None" not.
+    let cname = match shown_ctype {
+        wim::codec::CompressionType::None => "None".to_string(),
+        c => c.name().to_uppercase(),
+    };
+    println!("Compression:    {cname}");
     println!("Chunk Size:     {} bytes", h.chunk_size);
     println!(
         "Solid:          {}",
