@@ -1200,6 +1200,8 @@ struct Cold {
     recent_lz: [u32; 4],
     recent_delta: [(u32, u32); 4],
     prev: Prev,
+    /// The chunk's output length (see the item loop).
+    out_len: usize,
 }
 
 impl Cold {
@@ -1212,6 +1214,7 @@ impl Cold {
         recent_lz: [1, 2, 3, 4],
         recent_delta: [(0, 1), (0, 2), (0, 3), (0, 4)],
         prev: Prev::Literal,
+        out_len: 0,
     };
 }
 
@@ -1278,8 +1281,12 @@ impl LzmsDecompressor {
         *cold = Cold::INITIAL;
 
         let out_len = out.len();
+        cold.out_len = out_len;
         let mut pos = 0usize;
-        while pos < out_len {
+        // SAFETY: reads a plain field we hold by `&mut`. Volatile so that
+        // the loop compares against memory instead of holding the length
+        // in a register (one fewer live value in the item loop).
+        while pos < unsafe { std::ptr::read_volatile(&cold.out_len) } {
             if !rc.bit(&mut probs.main, &probs.clamp, &mut main_state) {
                 let sym = literal.decode(&mut bits, scratch);
                 out[pos] = sym as u8;
