@@ -248,17 +248,24 @@ impl DecProbs {
 /// caught by the caller's hash check, but can never read out of bounds).
 struct RangeDecoder<'a> {
     input: &'a [u8],
+    /// `input.len()`, kept in memory and read with a volatile load where
+    /// needed (only when normalising), so that the item loop need not hold
+    /// it in a register.
+    input_len: &'a usize,
     pos: usize,
     range: u32,
     code: u32,
 }
 
 impl<'a> RangeDecoder<'a> {
-    /// `input.len() >= 4` is checked by the caller.
-    fn new(input: &'a [u8]) -> Self {
+    /// `input.len() >= 4` is checked by the caller; `*input_len` must be
+    /// `input.len()`.
+    fn new(input: &'a [u8], input_len: &'a usize) -> Self {
+        assert_eq!(*input_len, input.len());
         let w = |i: usize| u16::from_le_bytes([input[i], input[i + 1]]) as u32;
         RangeDecoder {
             input,
+            input_len,
             pos: 4,
             range: u32::MAX,
             code: (w(0) << 16) | w(2),
@@ -279,7 +286,8 @@ impl<'a> RangeDecoder<'a> {
             let mut next = 0;
             // `pos` is even and `input.len()` is even (checked by the
             // caller), so `pos < len` means `pos + 1 < len`.
-            if self.pos < self.input.len() {
+            // SAFETY: a plain read of a `usize` we borrow.
+            if self.pos < unsafe { std::ptr::read_volatile(self.input_len) } {
                 debug_assert!(self.pos + 2 <= self.input.len());
                 // SAFETY: pos + 2 <= input.len(), see above.
                 let w = unsafe { self.input.as_ptr().add(self.pos).cast::<[u8; 2]>().read() };
@@ -1202,6 +1210,8 @@ struct Cold {
     prev: Prev,
     /// The chunk's output length (see the item loop).
     out_len: usize,
+    /// The chunk's input length (see [`RangeDecoder`]).
+    in_len: usize,
 }
 
 impl Cold {
@@ -1215,6 +1225,7 @@ impl Cold {
         recent_delta: [(0, 1), (0, 2), (0, 3), (0, 4)],
         prev: Prev::Literal,
         out_len: 0,
+        in_len: 0,
     };
 }
 
@@ -1271,17 +1282,17 @@ impl LzmsDecompressor {
         lz_offset.reset(num_offset_syms, scratch);
         delta_offset.reset(num_offset_syms, scratch);
 
-        let mut rc = RangeDecoder::new(input);
-        let mut bits = BitReader::new(input);
-
         // The state only matches touch lives in memory (`cold`), so that
         // the literal path keeps the range decoder, the bit reader and the
         // output position in registers.
         let mut main_state = 0usize;
         *cold = Cold::INITIAL;
-
         let out_len = out.len();
         cold.out_len = out_len;
+        cold.in_len = input.len();
+
+        let mut rc = RangeDecoder::new(input, &cold.in_len);
+        let mut bits = BitReader::new(input);
         let mut pos = 0usize;
         // SAFETY: reads a plain field we hold by `&mut`. Volatile so that
         // the loop compares against memory instead of holding the length
