@@ -368,7 +368,7 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// Make at least 49 bits available (the caller checked `avail < 49`).
+    /// Make at least 48 bits available (the caller checked `avail < n`, n <= 30).
     #[inline(always)]
     fn refill(&mut self) {
         if self.pos >= 8 {
@@ -385,7 +385,9 @@ impl<'a> BitReader<'a> {
             // Little-endian load: the word at pos-2 lands in the top 16
             // bits, which is exactly the order the bits are consumed in.
             self.buf |= u64::from_le_bytes(word) >> self.avail;
-            let words = (64 - self.avail) / 16;
+            // Whole words that fit below the `avail` bits, at most 3 (48
+            // bits, plenty for the largest read of 30 bits).
+            let words = (63 - self.avail) >> 4;
             self.pos -= 2 * words as usize;
             self.avail += 16 * words;
         } else {
