@@ -469,10 +469,11 @@ impl BitReader<'_> {
 #[derive(Clone)]
 struct AdaptiveCode<const N: usize, const T: usize> {
     code: DecodeTables<N, T>,
-    /// Running symbol frequencies. Sized like the root table (a power of
-    /// two, at least `N`) so that a decoded symbol masked with `T - 1`
-    /// indexes it without a bounds check; only `..num_syms` is used.
-    freqs: [u32; T],
+    /// Running symbol frequencies. Sized for every value a decoded symbol
+    /// can have by construction (12 bits: table entries are `u16` with 4
+    /// length bits), so that indexing needs neither a bounds check nor a
+    /// mask; only `..num_syms` is used (decoded symbols are always real).
+    freqs: [u32; SYM_SPACE],
     num_syms: usize,
     /// The tables for all-ones frequencies (the state at the start of every
     /// chunk) and the symbol count they were built for, so that a chunk
@@ -481,6 +482,10 @@ struct AdaptiveCode<const N: usize, const T: usize> {
     until_rebuild: u32,
     rebuild_freq: u32,
 }
+
+/// Number of distinct values of a decoded symbol (see `AdaptiveCode::freqs`).
+const SYM_SPACE: usize = 1 << 12;
+const _: () = assert!(MAX_OFFSET_SYMS <= SYM_SPACE);
 
 /// Shared work space for rebuilding any of the codes.
 type Scratch = BuildScratch<MAX_OFFSET_SYMS>;
@@ -550,7 +555,7 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
                 count: [0; MAX_CODEWORD_LEN + 1],
                 first_index: [0; MAX_CODEWORD_LEN + 1],
             },
-            freqs: [1; T],
+            freqs: [1; SYM_SPACE],
             num_syms: N,
             initial: None,
             until_rebuild: rebuild_freq,
@@ -686,8 +691,8 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
             self.decode_long(bits.peek(MAX_CODEWORD_LEN as u32))
         };
         bits.consume(len);
-        // Always a real symbol (< num_syms); the mask only spares the check.
-        let sym = sym & (T - 1);
+        // Always a real symbol (< num_syms); both paths above yield values
+        // below SYM_SPACE, which spares the bounds check.
         self.freqs[sym] += 1;
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
@@ -706,7 +711,8 @@ impl<const N: usize, const T: usize> AdaptiveCode<N, T> {
             let d = prefix.wrapping_sub(self.code.first_code[l]);
             if d < self.code.count[l] {
                 let i = (self.code.first_index[l] + d) as usize;
-                return (self.code.sorted.get(i).map_or(0, |&s| s as usize), l as u32);
+                let sym = self.code.sorted.get(i).map_or(0, |&s| s as usize);
+                return (sym & (SYM_SPACE - 1), l as u32);
             }
         }
         // Unreachable for the complete codes built above; stay defined.
@@ -1175,8 +1181,8 @@ mod avx2 {
 
 /// LZMS decompressor ("LZMS items" in the format description). Create once
 /// per thread and reuse: all tables live here and are reinitialised per
-/// chunk. Memory use is a few tens of KiB plus 256 KiB for the x86 filter,
-/// independent of the chunk size.
+/// chunk. Memory use is about 120 KiB of tables plus 256 KiB for the x86
+/// filter, independent of the chunk size.
 pub struct LzmsDecompressor {
     max_chunk_size: usize,
     tables: Box<Tables>,
@@ -1674,6 +1680,12 @@ mod tests {
             let got = lengths_for(&freqs);
             assert_eq!(got, reference_lengths(&freqs), "freqs {freqs:?}");
         }
+    }
+
+    #[test]
+    fn table_memory_is_as_documented() {
+        let size = std::mem::size_of::<Tables>();
+        assert!(size < 130 << 10, "{size}");
     }
 
     #[test]
