@@ -136,11 +136,12 @@ const fn expand_slots<const N: usize>(runs: &[(u8, u16)]) -> [Slot; N] {
     out
 }
 
-/// Offset slots, padded to a power of two (index with `& (OFFSET_SLOTS_LEN - 1)`).
-const OFFSET_SLOTS_LEN: usize = MAX_OFFSET_SYMS.next_power_of_two();
+/// Offset slots, padded to every value a decoded symbol can have
+/// ([`SYM_SPACE`]), so the decoder indexes them without a check or mask.
+const OFFSET_SLOTS_LEN: usize = SYM_SPACE;
 pub(crate) static OFFSET_SLOTS: [Slot; OFFSET_SLOTS_LEN] = expand_slots(&OFFSET_SLOT_RUNS);
 /// Length slots, padded the same way.
-const LENGTH_SLOTS_LEN: usize = NUM_LENGTH_SYMS.next_power_of_two();
+const LENGTH_SLOTS_LEN: usize = SYM_SPACE;
 pub(crate) static LENGTH_SLOTS: [Slot; LENGTH_SLOTS_LEN] = expand_slots(&LENGTH_SLOT_RUNS);
 
 /// Number of offset slots a chunk of `size` bytes uses: enough for every
@@ -1317,8 +1318,7 @@ impl LzmsDecompressor {
                 // LZ match.
                 let offset;
                 if !rc.bit(&mut probs.lz_is_rep, &probs.clamp, &mut cold.lz_state) {
-                    let slot =
-                        OFFSET_SLOTS[lz_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
+                    let slot = OFFSET_SLOTS[lz_offset.decode(&mut bits, scratch)];
                     offset = slot.base + bits.bits(slot.extra);
                     cold.recent_lz = [
                         offset,
@@ -1362,8 +1362,7 @@ impl LzmsDecompressor {
                 let pair;
                 if !rc.bit(&mut probs.delta_is_rep, &probs.clamp, &mut cold.delta_state) {
                     let power = power_code.decode(&mut bits, scratch) as u32;
-                    let slot = OFFSET_SLOTS
-                        [delta_offset.decode(&mut bits, scratch) & (OFFSET_SLOTS_LEN - 1)];
+                    let slot = OFFSET_SLOTS[delta_offset.decode(&mut bits, scratch)];
                     let raw = slot.base + bits.bits(slot.extra);
                     pair = (power, raw);
                     cold.recent_delta = [
@@ -1438,7 +1437,7 @@ fn read_length(
     bits: &mut BitReader<'_>,
     scratch: &mut Scratch,
 ) -> usize {
-    let slot = LENGTH_SLOTS[code.decode(bits, scratch) & (LENGTH_SLOTS_LEN - 1)];
+    let slot = LENGTH_SLOTS[code.decode(bits, scratch)];
     let mut len = slot.base;
     if slot.extra != 0 {
         len += bits.bits(slot.extra);
