@@ -241,13 +241,22 @@ fn xpress_wims_pass_wimlib_and_7zip() {
     fs::write(src.join("dir/text.txt"), &text).unwrap();
     set_mtime(&src.join("dir/text.txt"), 1_650_000_000);
     set_mtime(&src.join("dir"), 1_650_000_000);
-    for cs in ["4096", "32768", "65536"] {
-        let wim = t.path().join(format!("x{cs}.wim"));
+    let mut sizes = std::collections::HashMap::new();
+    for (cs, codec) in [
+        ("4096", "xpress"),
+        ("32768", "xpress"),
+        ("32768", "xpress:thorough"),
+        ("65536", "xpress"),
+    ] {
+        let tag = format!("{cs}-{}", codec.replace(':', "-"));
+        let wim = t.path().join(format!("x{tag}.wim"));
         capture(
             &src,
             &wim,
-            &["--compress", "xpress", "--chunk-size", cs, "--check"],
+            &["--compress", codec, "--chunk-size", cs, "--check"],
         );
+        sizes.insert(tag.clone(), fs::metadata(&wim).unwrap().len());
+        let cs = tag.as_str();
         let info = ok(Command::new("wimlib-imagex")
             .args(["info", "--check"])
             .arg(&wim));
@@ -265,6 +274,11 @@ fn xpress_wims_pass_wimlib_and_7zip() {
             assert!(out.contains("Everything is Ok"), "{out}");
         }
     }
+    // The thorough level searches deeper: never larger than the default.
+    assert!(
+        sizes["32768-xpress-thorough"] <= sizes["32768-xpress"],
+        "{sizes:?}"
+    );
     let wim = t.path().join("too-big.wim");
     let out = run(wimforge()
         .args(["wim", "capture"])

@@ -99,7 +99,7 @@ pub enum WimCommand {
         wim: PathBuf,
         #[command(flatten)]
         image: CaptureArgs,
-        /// Compression: none, xpress, lzx (also lzx:fast, lzx:thorough) or
+        /// Compression: none, xpress (also xpress:thorough), lzx (also lzx:fast, lzx:thorough) or
         /// lzms (also lzms:fast, lzms:thorough).
         #[arg(long, default_value = "none")]
         compress: String,
@@ -558,11 +558,8 @@ fn capture_cmd(
     use wim::codec::CompressionType;
     use wim::write::lzms_compress::Level as LzmsLevel;
     use wim::write::{scan_dir, CaptureOptions, WimWriter, WriteOptions};
-    let super::wim_edit::Codec {
-        ctype: compression,
-        lzx_level,
-        lzms_level,
-    } = super::wim_edit::parse_compress(compress)?;
+    let codec = super::wim_edit::parse_compress(compress)?;
+    let (compression, lzms_level) = (codec.ctype, codec.lzms_level);
     // `--solid` alone means LZMS for everything, as wimlib-imagex does.
     let (compression, lzms_level) = if a.solid && compression == CompressionType::None && !append {
         (CompressionType::Lzms, Some(LzmsLevel::Fast))
@@ -599,11 +596,12 @@ fn capture_cmd(
         chunk_size: chunk_size.unwrap_or(0),
         compressor: {
             let cs = chunk_size.unwrap_or(wim::write::writer::DEFAULT_CHUNK_SIZE);
-            match (lzx_level, lzms_level) {
-                (Some(level), _) => wim::write::lzx_factory(cs, level),
-                (_, Some(level)) => wim::write::lzms_factory(cs, level),
-                _ => wim::write::compressor_for_chunk_size(compression, cs),
-            }
+            let codec = super::wim_edit::Codec {
+                ctype: compression,
+                lzms_level,
+                ..codec
+            };
+            super::wim_edit::factory(&codec, cs)
         },
         threads: a.threads,
         integrity: a.check,

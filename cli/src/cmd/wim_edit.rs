@@ -129,6 +129,7 @@ pub(crate) struct Codec {
     pub(crate) ctype: CompressionType,
     pub(crate) lzx_level: Option<LzxLevel>,
     pub(crate) lzms_level: Option<LzmsLevel>,
+    pub(crate) xpress_level: Option<wim::write::xpress_compress::Level>,
 }
 
 impl Codec {
@@ -138,15 +139,22 @@ impl Codec {
             ctype,
             lzx_level: None,
             lzms_level: None,
+            xpress_level: None,
         }
     }
 }
 
 /// Parse a `--compress` value: a format and, for LZX/LZMS, a level.
 pub(crate) fn parse_compress(s: &str) -> Res<Codec> {
+    use wim::write::xpress_compress::Level as XpressLevel;
+    let mut xpress_level = None;
     let (ctype, lzx_level, lzms_level) = match s.to_ascii_lowercase().as_str() {
         "none" => (CompressionType::None, None, None),
-        "xpress" => (CompressionType::Xpress, None, None),
+        "xpress" | "xpress:fast" => (CompressionType::Xpress, None, None),
+        "xpress:thorough" => {
+            xpress_level = Some(XpressLevel::Thorough);
+            (CompressionType::Xpress, None, None)
+        }
         "lzx" | "lzx:normal" => (CompressionType::Lzx, Some(LzxLevel::Normal), None),
         "lzx:fast" => (CompressionType::Lzx, Some(LzxLevel::Fast), None),
         "lzx:thorough" => (CompressionType::Lzx, Some(LzxLevel::Thorough), None),
@@ -154,9 +162,9 @@ pub(crate) fn parse_compress(s: &str) -> Res<Codec> {
         "lzms:thorough" => (CompressionType::Lzms, None, Some(LzmsLevel::Thorough)),
         _ => {
             return Err(format!(
-                "--compress {s}: unknown format (none, xpress, lzx[:fast|:thorough], \
+            "--compress {s}: unknown format (none, xpress[:fast|:thorough], lzx[:fast|:thorough], \
                  lzms[:fast|:thorough])"
-            )
+        )
             .into())
         }
     };
@@ -164,13 +172,16 @@ pub(crate) fn parse_compress(s: &str) -> Res<Codec> {
         ctype,
         lzx_level,
         lzms_level,
+        xpress_level,
     })
 }
 
-fn factory(c: &Codec, chunk_size: u32) -> Option<CompressorFactory> {
-    match (c.lzx_level, c.lzms_level) {
-        (Some(level), _) => wim::write::lzx_factory(chunk_size, level),
-        (_, Some(level)) => wim::write::lzms_factory(chunk_size, level),
+/// The compressor factory for a parsed `--compress` value and chunk size.
+pub(crate) fn factory(c: &Codec, chunk_size: u32) -> Option<CompressorFactory> {
+    match (c.lzx_level, c.lzms_level, c.xpress_level) {
+        (Some(level), _, _) => wim::write::lzx_factory(chunk_size, level),
+        (_, Some(level), _) => wim::write::lzms_factory(chunk_size, level),
+        (_, _, Some(level)) => Some(wim::write::xpress_factory(level)),
         _ => wim::write::compressor_for_chunk_size(c.ctype, chunk_size),
     }
 }

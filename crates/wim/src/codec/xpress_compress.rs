@@ -59,9 +59,12 @@ const LEN3_TOO_FAR: usize = 4096;
 /// Compression effort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
-    /// Chains searched 16 deep, 32 bytes is long enough (the default).
+    /// Chains searched 8 deep, 24 bytes is long enough (the default;
+    /// on PE files about 1 % larger than wimlib's default level, in about
+    /// 0.8x its CPU time).
     Fast,
-    /// Chains searched 96 deep, matches extended to 258 bytes.
+    /// Chains searched 64 deep, 128 bytes is long enough (slightly
+    /// smaller than wimlib's default level, about 1.3x its CPU time).
     Thorough,
 }
 
@@ -276,8 +279,8 @@ impl XpressCompressor {
     /// Lazy parse of the chunk in `buf[..n]` into `items` and `freqs`.
     fn parse(&mut self, n: usize) {
         let (depth, nice) = match self.level {
-            Level::Fast => (16, 32),
-            Level::Thorough => (96, 258),
+            Level::Fast => (8, 24),
+            Level::Thorough => (64, 128),
         };
         let mut i = 0;
         while i < n {

@@ -55,15 +55,18 @@ pub fn compressor_for_chunk_size(
     chunk_size: u32,
 ) -> Option<CompressorFactory> {
     match ctype {
-        CompressionType::Xpress => Some(resource::pooled(|| {
-            Box::new(xpress_compress::XpressCompressor::new(
-                xpress_compress::Level::Fast,
-            )) as Box<dyn Compressor>
-        })),
+        CompressionType::Xpress => Some(xpress_factory(xpress_compress::Level::Fast)),
         CompressionType::Lzx => lzx_factory(chunk_size, lzx_compress::Level::default()),
         CompressionType::Lzms => lzms_factory(chunk_size, lzms_compress::Level::default()),
         CompressionType::None => None,
     }
+}
+
+/// A factory of XPRESS compressors at `level` (chunks of up to 64 KiB).
+pub fn xpress_factory(level: xpress_compress::Level) -> CompressorFactory {
+    resource::pooled(move || {
+        Box::new(xpress_compress::XpressCompressor::new(level)) as Box<dyn Compressor>
+    })
 }
 
 /// A factory of LZX compressors at `level` for a WIM whose chunk size is
