@@ -87,6 +87,14 @@ pub fn stream_blobs(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
     let (groups, jobs) = plan(wim, blobs)?;
+    // Opening the WIM and reading images (blob table, XML, metadata)
+    // went through the map, and with large page-cache folios each such
+    // read maps up to 2 MiB around it; none of it lies in a window's
+    // released range. Drop it before streaming (plan() itself reads the
+    // chunk tables with pread, see Resource::chunks_of).
+    for p in &wim.parts {
+        p.data.release_all();
+    }
     if jobs.is_empty() {
         // Only empty blobs, if any.
         for g in &groups {
@@ -195,7 +203,7 @@ fn plan(wim: &Wim, blobs: impl IntoIterator<Item = BlobLoc>) -> Result<(Vec<Grou
                 )));
             }
         }
-        let chunks = res.chunks(&part.data).map_err(fe)?;
+        let chunks = res.chunks_of(&part.data).map_err(fe)?;
         let gi = groups.len();
         // Keep only chunks that overlap a wanted blob (two-pointer walk).
         let mut bi = 0;

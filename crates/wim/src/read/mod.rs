@@ -32,7 +32,8 @@ pub const MAX_IN_MEMORY: u64 = 1 << 31;
 
 /// The bytes of one part: memory-mapped, or owned (tests, fuzzing).
 pub enum Data {
-    Mapped(memmap2::Mmap),
+    /// The map and the file it maps (for reads that must not map pages).
+    Mapped(memmap2::Mmap, std::fs::File),
     Owned(Vec<u8>),
 }
 
@@ -40,7 +41,7 @@ impl std::ops::Deref for Data {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Data::Mapped(m) => m,
+            Data::Mapped(m, _) => m,
             Data::Owned(v) => v,
         }
     }
@@ -51,11 +52,15 @@ impl Data {
     /// streaming read of a huge WIM does not keep it all in our resident
     /// set. The pages stay in the page cache; touching them again simply
     /// faults them back in.
+    ///
+    /// The range is widened to whole pages: a page shared with bytes still
+    /// to be read is only mapped again by the next read (one minor fault),
+    /// whereas narrowing it would leave one page per call mapped for good.
     pub fn release(&self, range: std::ops::Range<u64>) {
-        if let Data::Mapped(m) = self {
+        if let Data::Mapped(m, _) = self {
             const PAGE: u64 = 4096;
-            let start = range.start.div_ceil(PAGE) * PAGE;
-            let end = (range.end.min(m.len() as u64) / PAGE) * PAGE;
+            let start = (range.start / PAGE) * PAGE;
+            let end = range.end.min(m.len() as u64).div_ceil(PAGE) * PAGE;
             if end > start {
                 // SAFETY: the mapping is private and read-only, so dropping
                 // its pages cannot discard modifications; later reads see
@@ -69,6 +74,31 @@ impl Data {
                 };
             }
         }
+    }
+
+    /// Bytes `range` of the file (which must lie inside it), read with
+    /// pread(2) when the file is mapped, so that none of its pages get
+    /// mapped into our resident set.
+    pub fn read_unmapped(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Data::Mapped(_, f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; (range.end - range.start) as usize];
+                f.read_exact_at(&mut buf, range.start)?;
+                Ok(std::borrow::Cow::Owned(buf))
+            }
+            Data::Owned(v) => Ok(std::borrow::Cow::Borrowed(
+                &v[range.start as usize..range.end as usize],
+            )),
+        }
+    }
+
+    /// [`Data::release`] of the whole file.
+    pub fn release_all(&self) {
+        self.release(0..self.len() as u64);
     }
 }
 
@@ -171,7 +201,7 @@ impl Wim {
         let header = Header::parse(&map).map_err(|e| e.in_file(&path))?;
         Wim::from_parts(vec![Part {
             path,
-            data: Data::Mapped(map),
+            data: Data::Mapped(map, file),
             header,
         }])
     }
@@ -636,7 +666,7 @@ fn map_part(path: &Path) -> Result<Part> {
     let header = Header::parse(&map).map_err(|e| e.in_file(path))?;
     Ok(Part {
         path: path.to_path_buf(),
-        data: Data::Mapped(map),
+        data: Data::Mapped(map, file),
         header,
     })
 }

@@ -55,15 +55,79 @@ impl Resource {
     /// the whole part file. Everything is checked against the resource and
     /// file bounds before any allocation sized by it.
     pub fn chunks(&self, file: &[u8]) -> Result<Vec<Chunk>, FormatError> {
+        if self.compressed && self.pipable && !self.solid {
+            return super::pipable::chunks(self, file);
+        }
+        let end = self.offset.saturating_add(self.chunk_table_len());
+        let head = file
+            .get(self.offset as usize..end as usize)
+            .unwrap_or_default();
+        self.chunks_in(head, file.len() as u64)
+    }
+
+    /// [`Resource::chunks`] of a resource in `data`, reading the chunk table
+    /// with pread(2) when `data` is a memory map. Reading it through the map
+    /// would map the pages around it: with large page-cache folios (ext4
+    /// since Linux 6.16, after the file was read with read(2)) one fault
+    /// maps a whole folio of up to 2 MiB, so planning a stream over every
+    /// resource of a WIM mapped nearly all of the file at once.
+    pub fn chunks_of(&self, data: &super::Data) -> Result<Vec<Chunk>, FormatError> {
+        let in_file = self
+            .offset
+            .checked_add(self.size_in_wim)
+            .is_some_and(|e| e <= data.len() as u64);
+        if !in_file || (self.compressed && self.pipable && !self.solid) {
+            return self.chunks(data);
+        }
+        let len = self.chunk_table_len();
+        match data.read_unmapped(self.offset..self.offset + len) {
+            Ok(head) => self.chunks_in(&head, data.len() as u64),
+            // Unreadable with pread: read through the map as before.
+            Err(_) => self.chunks(data),
+        }
+    }
+
+    /// How many bytes at the start of the resource [`Resource::chunks`]
+    /// reads: the chunk table (with a solid resource's 16-byte header),
+    /// at most the whole resource. The whole resource for a pipable one.
+    pub fn chunk_table_len(&self) -> u64 {
+        if !self.compressed {
+            return 0;
+        }
+        if self.pipable && !self.solid {
+            return self.size_in_wim;
+        }
+        let cs = self.chunk_size as u64;
+        if cs == 0 {
+            return 0;
+        }
+        let n = self.uncompressed_size.div_ceil(cs);
+        let len = if self.solid {
+            n.checked_mul(4).and_then(|t| t.checked_add(16))
+        } else {
+            let entry = if self.uncompressed_size > u32::MAX as u64 {
+                8
+            } else {
+                4
+            };
+            n.saturating_sub(1).checked_mul(entry)
+        };
+        len.map_or(self.size_in_wim, |l| l.min(self.size_in_wim))
+    }
+
+    /// The body of [`Resource::chunks`]: `head` holds the first
+    /// [`Resource::chunk_table_len`] bytes of the resource (or fewer if the
+    /// file ends first), `file_len` is the part file's length.
+    fn chunks_in(&self, head: &[u8], file_len: u64) -> Result<Vec<Chunk>, FormatError> {
         let structure = if self.solid {
             "solid resource"
         } else {
             "resource"
         };
-        let end = self
+        let _end = self
             .offset
             .checked_add(self.size_in_wim)
-            .filter(|&e| e <= file.len() as u64)
+            .filter(|&e| e <= file_len)
             .ok_or_else(|| {
                 FormatError::invalid(
                     self.offset,
@@ -71,11 +135,7 @@ impl Resource {
                     "resource extends past the end of the file",
                 )
             })?;
-        let res = Bytes::new(
-            &file[self.offset as usize..end as usize],
-            self.offset,
-            structure,
-        );
+        let res = Bytes::new(head, self.offset, structure);
         if !self.compressed {
             if self.size_in_wim != self.uncompressed_size {
                 return Err(res.err(
@@ -96,9 +156,6 @@ impl Resource {
                     }
                 })
                 .collect());
-        }
-        if self.pipable && !self.solid {
-            return super::pipable::chunks(self, file);
         }
         let cs = self.chunk_size as u64;
         if cs == 0 {
@@ -274,4 +331,102 @@ fn with_decompressor<R>(
         };
         f(cache[pos].2.as_mut())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::Data;
+
+    /// Pages of `bytes` (a mapping) present in our page tables, from
+    /// /proc/self/pagemap (bit 63 of each page's entry).
+    fn present_pages(bytes: &[u8]) -> usize {
+        use std::io::{Read, Seek, SeekFrom};
+        const PAGE: usize = 4096;
+        let first = bytes.as_ptr() as usize / PAGE;
+        let last = (bytes.as_ptr() as usize + bytes.len()).div_ceil(PAGE);
+        let mut f = std::fs::File::open("/proc/self/pagemap").unwrap();
+        f.seek(SeekFrom::Start(first as u64 * 8)).unwrap();
+        let mut buf = vec![0u8; (last - first) * 8];
+        f.read_exact(&mut buf).unwrap();
+        buf.chunks_exact(8)
+            .filter(|e| u64::from_le_bytes((*e).try_into().unwrap()) >> 63 == 1)
+            .count()
+    }
+
+    /// A file with a non-solid resource (4-byte chunk table) at 64 KiB and
+    /// a solid one (16-byte header + table) after it.
+    fn layout() -> (Vec<u8>, Resource, Resource) {
+        let cs = 32768u32;
+        let mut file = vec![0u8; 65536];
+        let sizes = [1000u32, 32768, 500, 7000];
+        let usize_ = 3 * cs as u64 + 9000;
+        let off = file.len() as u64;
+        let mut acc = 0u32;
+        for s in &sizes[..3] {
+            acc += s;
+            file.extend_from_slice(&acc.to_le_bytes());
+        }
+        for (i, s) in sizes.iter().enumerate() {
+            file.extend(std::iter::repeat_n(i as u8 + 1, *s as usize));
+        }
+        let plain = Resource {
+            part: 0,
+            offset: off,
+            size_in_wim: file.len() as u64 - off,
+            uncompressed_size: usize_,
+            compressed: true,
+            solid: false,
+            pipable: false,
+            ctype: CompressionType::Xpress,
+            chunk_size: cs,
+        };
+        let soff = file.len() as u64;
+        file.extend_from_slice(&usize_.to_le_bytes());
+        file.extend_from_slice(&cs.to_le_bytes());
+        file.extend_from_slice(&1u32.to_le_bytes());
+        for s in &sizes {
+            file.extend_from_slice(&s.to_le_bytes());
+        }
+        for (i, s) in sizes.iter().enumerate() {
+            file.extend(std::iter::repeat_n(i as u8 + 9, *s as usize));
+        }
+        let solid = Resource {
+            offset: soff,
+            size_in_wim: file.len() as u64 - soff,
+            solid: true,
+            ..plain.clone()
+        };
+        (file, plain, solid)
+    }
+
+    #[test]
+    fn chunk_tables_are_read_without_mapping_pages() {
+        let (bytes, plain, solid) = layout();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("res");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a private read-only map of our own temporary file.
+        let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        let data = Data::Mapped(map, file);
+        let owned = Data::Owned(bytes.clone());
+        for res in [&plain, &solid] {
+            let want = format!("{:?}", res.chunks(&bytes).unwrap());
+            assert_eq!(want, format!("{:?}", res.chunks_of(&owned).unwrap()));
+            assert_eq!(want, format!("{:?}", res.chunks_of(&data).unwrap()));
+            assert_eq!(res.chunks(&bytes).unwrap().len(), 4);
+        }
+        // Planning read both chunk tables, yet no page of the map is mapped
+        // (through the map, each read would fault in at least its page).
+        assert_eq!(present_pages(&data), 0);
+        let _ = std::hint::black_box(data[plain.offset as usize]);
+        assert!(present_pages(&data) >= 1, "pagemap reports present pages");
+        // A table cut short by the file's end is still an error.
+        let short = Resource {
+            size_in_wim: solid.size_in_wim + 1,
+            ..solid.clone()
+        };
+        assert!(short.chunks_of(&data).is_err());
+    }
 }
