@@ -394,20 +394,8 @@ pub fn compress_blobs(
         .enumerate()
         .flat_map(|(b, d)| d.chunks(cs).map(move |c| (b, c)))
         .collect();
-    let results: Vec<Option<Vec<u8>>> = spec.pool.install(|| {
-        jobs.par_iter()
-            .map_init(
-                || factory(),
-                |c, (_, chunk)| {
-                    let mut v = Vec::with_capacity(chunk.len());
-                    match c.compress(chunk, &mut v) {
-                        Some(k) if k < chunk.len() && k == v.len() => Some(v),
-                        _ => None,
-                    }
-                },
-            )
-            .collect()
-    });
+    let chunks: Vec<&[u8]> = jobs.iter().map(|&(_, c)| c).collect();
+    let results = compress_chunks(&chunks, factory, spec.pool);
     let mut out: Vec<Vec<Option<Vec<u8>>>> = blobs.iter().map(|_| Vec::new()).collect();
     for ((b, _), r) in jobs.iter().zip(results) {
         out[*b].push(r);
